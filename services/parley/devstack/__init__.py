@@ -1,0 +1,1 @@
+"""The dev stack: real backing servers fetched or built into ~/.cache/parley and run on loopback."""

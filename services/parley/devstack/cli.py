@@ -1,0 +1,113 @@
+"""`parley dev …`: drive the dev stack from a shell."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+
+from parley.devstack.component import State
+from parley.devstack.errors import DevStackError
+from parley.devstack.registry import COMPONENTS, PROFILES
+from parley.devstack.stack import Stack
+
+app = typer.Typer(help="Run Parley's real backing servers (and services) on loopback.", no_args_is_help=True)
+
+Targets = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help=f"Profiles ({', '.join(PROFILES)}) or components ({', '.join(COMPONENTS)}); default: all."
+    ),
+]
+
+
+def _targets(targets: list[str] | None) -> list[str]:
+    return targets or ["all"]
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.secho(f"error: {exc}", fg="red", err=True)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def up(targets: Targets = None) -> None:
+    """Install (cached), start and health-check components, then print where to reach them."""
+    stack = Stack()
+    try:
+        stack.up(_targets(targets))
+    except (DevStackError, ValueError) as exc:
+        raise _fail(exc) from exc
+    _print_status(stack, _targets(targets))
+
+
+@app.command()
+def down(targets: Targets = None) -> None:
+    """Stop components (all by default); data directories are kept."""
+    try:
+        Stack().down(_targets(targets))
+    except ValueError as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
+def status(
+    targets: Targets = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Say, per component, whether it is up and healthy. Exit code 1 when any is not."""
+    stack = Stack()
+    try:
+        statuses = stack.status(_targets(targets))
+    except ValueError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {"name": s.name, "state": s.state.value, "pid": s.pid, "endpoints": s.endpoints}
+                    for s in statuses
+                ],
+                indent=2,
+            )
+        )
+    else:
+        _print_status(stack, _targets(targets))
+    if any(s.state is not State.UP for s in statuses):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def logs(
+    component: Annotated[str, typer.Argument(help="Component name.")],
+    follow: Annotated[bool, typer.Option("-f", "--follow")] = False,
+    lines: Annotated[int, typer.Option("-n", "--lines")] = 50,
+) -> None:
+    """Show a component's log file."""
+    if component not in COMPONENTS:
+        raise _fail(ValueError(f"unknown component {component!r}; known: {', '.join(COMPONENTS)}"))
+    log = Stack().component(component).log_file
+    if not log.exists():
+        raise _fail(FileNotFoundError(f"no log yet at {log}"))
+    argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(log)]
+    sys.exit(subprocess.call(argv))
+
+
+@app.command()
+def env() -> None:
+    """Print the settings (PARLEY_*=…) that point services at the running stack."""
+    stack = Stack()
+    stack.write_endpoints()
+    print((stack.paths.state / "dev.env").read_text(), end="")
+
+
+def _print_status(stack: Stack, targets: list[str]) -> None:
+    marks = {State.UP: "✔", State.DOWN: "·", State.UNHEALTHY: "✘", State.FOREIGN: "!"}
+    for st in stack.status(targets):
+        print(f"{marks[st.state]} {st.name:<24} {st.state.value}")
+        for key, value in st.endpoints.items():
+            print(f"      {key:<14} {value}")
+    print(f"\nlogs: {stack.paths.logs}   settings: {stack.paths.state / 'dev.env'}")

@@ -1,0 +1,1 @@
+"""One module per backing server of the dev stack."""

@@ -1,0 +1,46 @@
+"""Which components exist, in start order, and the profiles that select them."""
+
+from __future__ import annotations
+
+from parley.devstack.component import Component
+from parley.devstack.components.postgres import Postgres
+from parley.devstack.components.redis import Redis
+
+# Start order: a component comes after everything it requires.
+COMPONENTS: dict[str, type[Component]] = {
+    cls.name: cls
+    for cls in (
+        Postgres,
+        Redis,
+    )
+}
+
+PROFILES: dict[str, tuple[str, ...]] = {
+    "core": ("postgres", "redis"),
+    "services": ("postgres", "redis"),
+    "kube": (),
+}
+PROFILES["all"] = tuple(dict.fromkeys(name for names in PROFILES.values() for name in names))
+
+
+def resolve(names: list[str]) -> list[str]:
+    """Profiles and component names to a start-ordered list of components with their requirements."""
+    wanted: set[str] = set()
+
+    def add(name: str) -> None:
+        if name in wanted:
+            return
+        wanted.add(name)
+        for dep in COMPONENTS[name].requires:
+            add(dep)
+
+    for item in names:
+        if item in PROFILES:
+            for name in PROFILES[item]:
+                add(name)
+        elif item in COMPONENTS:
+            add(item)
+        else:
+            known = ", ".join([*PROFILES, *COMPONENTS])
+            raise ValueError(f"unknown profile or component {item!r}; known: {known}")
+    return [name for name in COMPONENTS if name in wanted]

@@ -1,0 +1,70 @@
+"""The dev stack as a whole: bring components up in order, down in reverse, report status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from parley.devstack.component import Component, State, Status
+from parley.devstack.errors import DevStackError
+from parley.devstack.paths import Paths
+from parley.devstack.registry import COMPONENTS, resolve
+from parley.devstack.ui import Progress
+
+# Settings names the services read (see parley.common.settings), from the components' endpoints.
+ENV_FROM_ENDPOINTS: dict[tuple[str, str], str] = {
+    ("postgres", "dsn"): "PARLEY_POSTGRES_DSN",
+    ("redis", "url"): "PARLEY_REDIS_URL",
+}
+
+
+class Stack:
+    def __init__(self, paths: Paths | None = None, ui: Progress | None = None) -> None:
+        self.paths = paths or Paths.from_env()
+        self.ui = ui or Progress()
+
+    def component(self, name: str) -> Component:
+        return COMPONENTS[name](self.paths, self.ui)
+
+    def components(self, names: Iterable[str]) -> list[Component]:
+        return [self.component(name) for name in resolve(list(names))]
+
+    def up(self, names: Iterable[str] = ("all",)) -> dict[str, dict[str, str]]:
+        started = self.components(names)
+        for comp in started:
+            comp.up()
+        self.write_endpoints()
+        return {comp.name: comp.endpoints() for comp in started}
+
+    def down(self, names: Iterable[str] = ("all",)) -> list[str]:
+        stopped = []
+        for comp in reversed(self.components(names)):
+            if comp.down():
+                self.ui.step(comp.name, "stopped")
+                stopped.append(comp.name)
+        self.write_endpoints()
+        return stopped
+
+    def status(self, names: Iterable[str] = ("all",)) -> list[Status]:
+        return [comp.status() for comp in self.components(names)]
+
+    def require(self, names: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Endpoints of components that must already be up (tests use this after `up`)."""
+        result = {}
+        for st in self.status(names):
+            if st.state is not State.UP:
+                raise DevStackError(f"{st.name} is {st.state.value}; run `parley dev up`")
+            result[st.name] = st.endpoints
+        return result
+
+    def write_endpoints(self) -> None:
+        """endpoints.json and dev.env describe what is up now, for tests, services and people."""
+        up = {st.name: st.endpoints for st in self.status() if st.state is State.UP}
+        self.paths.state.mkdir(parents=True, exist_ok=True)
+        (self.paths.state / "endpoints.json").write_text(json.dumps(up, indent=2) + "\n")
+        lines = [
+            f"{env}={up[comp][key]}"
+            for (comp, key), env in ENV_FROM_ENDPOINTS.items()
+            if comp in up and key in up[comp]
+        ]
+        (self.paths.state / "dev.env").write_text("\n".join(lines) + "\n")

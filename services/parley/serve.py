@@ -1,0 +1,6 @@
+"""The services this package can run, by name: `parley serve <name>`."""
+
+from __future__ import annotations
+
+# name -> "module:app_factory"; each service's issue adds its line when the service exists.
+SERVICES: dict[str, str] = {}

@@ -1,0 +1,1 @@
+"""Pytest plugin: the dev stack's real servers, started once per session, isolated per test."""
