@@ -5,3 +5,18 @@ HOST = "127.0.0.1"
 
 POSTGRES = 15432
 REDIS = 16379
+
+# Assigned up front so components never collide; each component module uses its own.
+KAFKA = 19092
+KAFKA_CONTROLLER = 19093
+OPENSEARCH = 19200
+OPENSEARCH_TRANSPORT = 19300
+S3 = 19000
+SMTP = 11025
+SMTP_HTTP = 11080  # optional: a small reader for received mail, if the SMTP component wants one
+ETCD = 12379
+ETCD_PEER = 12380
+KUBE_APISERVER = 16443
+KUBE_CONTROLLER_MANAGER = 20257
+KUBE_SCHEDULER = 20259
+KWOK = 20247
