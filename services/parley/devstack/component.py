@@ -55,6 +55,9 @@ class Component(ABC):
     def __init__(self, paths: Paths, ui: Progress) -> None:
         self.paths = paths
         self.ui = ui
+        # Settings (PARLEY_*=…) of the components started before this one; Parley's own services
+        # are configured from it.
+        self.stack_env: dict[str, str] = {}
 
     # -- what each component says about itself ------------------------------------------------
     @abstractmethod

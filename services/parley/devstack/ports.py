@@ -20,3 +20,16 @@ KUBE_APISERVER = 16443
 KUBE_CONTROLLER_MANAGER = 20257
 KUBE_SCHEDULER = 20259
 KWOK = 20247
+
+# Parley's own services when run as local processes by the dev stack.
+SERVICES = {
+    "gateway": 8000,
+    "auth": 8001,
+    "api": 8002,
+    "socket": 8003,
+    "consumer": 8004,
+    "presence": 8005,
+    "storage": 8006,
+    "notification": 8007,
+    "search": 8008,
+}

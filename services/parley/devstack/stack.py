@@ -18,6 +18,14 @@ ENV_FROM_ENDPOINTS: dict[tuple[str, str], str] = {
 }
 
 
+def settings_env(component: str, endpoints: dict[str, str]) -> dict[str, str]:
+    return {
+        env: endpoints[key]
+        for (comp, key), env in ENV_FROM_ENDPOINTS.items()
+        if comp == component and key in endpoints
+    }
+
+
 class Stack:
     def __init__(self, paths: Paths | None = None, ui: Progress | None = None) -> None:
         self.paths = paths or Paths.from_env()
@@ -31,8 +39,11 @@ class Stack:
 
     def up(self, names: Iterable[str] = ("all",)) -> dict[str, dict[str, str]]:
         started = self.components(names)
+        env: dict[str, str] = {}
         for comp in started:
+            comp.stack_env = dict(env)
             comp.up()
+            env.update(settings_env(comp.name, comp.endpoints()))
         self.write_endpoints()
         return {comp.name: comp.endpoints() for comp in started}
 

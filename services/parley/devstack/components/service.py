@@ -1,0 +1,73 @@
+"""Parley's own services as local processes (`parley serve <name>`), configured from the stack."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import httpx
+
+from parley.devstack import ports, process
+from parley.devstack.component import Command, Component
+
+
+class ServiceProcess(Component):
+    """One Parley service; subclasses name the service and the servers it needs."""
+
+    service: str
+    migrates = False
+    """Run `parley migrate` before starting (idempotent; services that own tables)."""
+    start_timeout = 30.0
+
+    @property
+    def port(self) -> int:
+        return ports.SERVICES[self.service]
+
+    def ports(self) -> dict[str, int]:
+        return {"http": self.port}
+
+    def install(self) -> None:
+        """Nothing to fetch: the service is this package."""
+
+    def _env(self) -> dict[str, str]:
+        return {**self.stack_env, "PARLEY_SERVICE_NAME": self.service}
+
+    def prepare(self) -> None:
+        if self.migrates:
+            process.run(
+                [sys.executable, "-m", "parley", "migrate"],
+                log_file=self.setup_log,
+                env={**os.environ, **self._env()},
+            )
+
+    def command(self) -> Command:
+        return Command(
+            [
+                sys.executable,
+                "-m",
+                "parley",
+                "serve",
+                self.service,
+                "--host",
+                ports.HOST,
+                "--port",
+                str(self.port),
+            ],
+            env=self._env(),
+        )
+
+    def healthy(self) -> bool:
+        response = httpx.get(f"{self.endpoints()['url']}/healthz", timeout=2)
+        return response.status_code == 200
+
+    def endpoints(self) -> dict[str, str]:
+        return {"url": f"http://{ports.HOST}:{self.port}"}
+
+
+def service_component(service: str, requires: tuple[str, ...], migrates: bool = False) -> type[Component]:
+    """A component class for one service, named `<service>` with prefix `svc-` in the stack."""
+    return type(
+        f"{service.title()}Service",
+        (ServiceProcess,),
+        {"name": f"svc-{service}", "service": service, "requires": requires, "migrates": migrates},
+    )
