@@ -6,12 +6,15 @@ import os
 import pwd
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from parley.devstack.errors import DevStackError, MissingToolError
 from parley.devstack.paths import SERVICE_USER
 
 _apt_updated = False
+# Installs run in parallel threads; dpkg takes one client at a time.
+_apt_lock = threading.Lock()
 
 
 def ensure_debian_packages(packages: dict[str, str], log_file: Path) -> None:
@@ -26,6 +29,11 @@ def ensure_debian_packages(packages: dict[str, str], log_file: Path) -> None:
             f"Debian packages {', '.join(missing)} are missing and installing them needs root: "
             f"run `sudo apt-get install -y {' '.join(missing)}` once, then try again."
         )
+    with _apt_lock:
+        _apt_install(missing, log_file)
+
+
+def _apt_install(missing: list[str], log_file: Path) -> None:
     global _apt_updated
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     log_file.parent.mkdir(parents=True, exist_ok=True)
