@@ -5,6 +5,8 @@ from __future__ import annotations
 from parley.devstack.component import Component
 from parley.devstack.components.postgres import Postgres
 from parley.devstack.components.redis import Redis
+from parley.devstack.components.s3 import S3
+from parley.devstack.components.smtp import Smtp
 
 # Start order: a component comes after everything it requires.
 COMPONENTS: dict[str, type[Component]] = {
@@ -12,12 +14,14 @@ COMPONENTS: dict[str, type[Component]] = {
     for cls in (
         Postgres,
         Redis,
+        S3,
+        Smtp,
     )
 }
 
 PROFILES: dict[str, tuple[str, ...]] = {
     "core": ("postgres", "redis"),
-    "services": ("postgres", "redis"),
+    "services": ("postgres", "redis", "s3", "smtp"),
     "kube": (),
 }
 PROFILES["all"] = tuple(dict.fromkeys(name for names in PROFILES.values() for name in names))

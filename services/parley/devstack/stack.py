@@ -16,6 +16,11 @@ from parley.devstack.ui import Progress
 ENV_FROM_ENDPOINTS: dict[tuple[str, str], str] = {
     ("postgres", "dsn"): "PARLEY_POSTGRES_DSN",
     ("redis", "url"): "PARLEY_REDIS_URL",
+    ("s3", "endpoint"): "PARLEY_S3_ENDPOINT",
+    ("s3", "access_key"): "PARLEY_S3_ACCESS_KEY",
+    ("s3", "secret_key"): "PARLEY_S3_SECRET_KEY",
+    ("smtp", "host"): "PARLEY_SMTP_HOST",
+    ("smtp", "port"): "PARLEY_SMTP_PORT",
 }
 
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 import redis.asyncio as aioredis
+from miniopy_async.api import Minio
 
 from parley.devstack.stack import Stack
+from parley.testing import s3
+from parley.testing.mail import MAIL_DOMAIN, Mailbox
 
 
 def unique(prefix: str) -> str:
@@ -38,6 +42,16 @@ def postgres_server(dev_stack: Stack) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def redis_server(dev_stack: Stack) -> dict[str, str]:
     return _component_up(dev_stack, "redis")
+
+
+@pytest.fixture(scope="session")
+def s3_server(dev_stack: Stack) -> dict[str, str]:
+    return _component_up(dev_stack, "s3")
+
+
+@pytest.fixture(scope="session")
+def smtp_server(dev_stack: Stack) -> dict[str, str]:
+    return _component_up(dev_stack, "smtp")
 
 
 @pytest.fixture
@@ -72,3 +86,38 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def minio_client(s3_server: dict[str, str]) -> AsyncIterator[Minio]:
+    """An S3 client for the dev stack's server, its HTTP session closed after the test."""
+    client = s3.minio_client(s3_server)
+    async with client:  # closes its aiohttp session
+        yield client
+
+
+@pytest.fixture
+async def s3_bucket(minio_client: Minio) -> AsyncIterator[str]:
+    """A fresh, empty bucket of the test's own; emptied and removed after the test."""
+    bucket = unique("t-")
+    await minio_client.make_bucket(bucket)
+    try:
+        yield bucket
+    finally:
+        await s3.remove_bucket(minio_client, bucket)
+
+
+@pytest.fixture
+def mailbox(smtp_server: dict[str, str]) -> Iterator[Mailbox]:
+    """Reads mail the dev SMTP server received; mail to the addresses it tracks is removed after."""
+    box = Mailbox(Path(smtp_server["maildir"]))
+    try:
+        yield box
+    finally:
+        box.clean()
+
+
+@pytest.fixture
+def mail_recipient(mailbox: Mailbox) -> str:
+    """An address no other test uses: send to it, then `await mailbox.wait_for_mail(address)`."""
+    return mailbox.track(f"{unique('t-')}@{MAIL_DOMAIN}")

@@ -1,0 +1,124 @@
+"""A real SMTP server that accepts every message and files it in a Maildir, for development and tests.
+
+Run as `python -m parley.devstack.mailsink --port 11025 --maildir DIR`. Nothing is relayed: each
+message is stored once, as sent (with LF line ends), with a `Delivered-To` header per envelope
+recipient and a `Return-Path` for the envelope sender (as a local MTA does), so a reader can find
+mail sent to an address that appears in no header (Bcc) and tell apart what was sent from what
+was addressed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import email.policy
+import logging
+import mailbox
+import signal
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+log = logging.getLogger("parley.mailsink")
+
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+
+
+def open_maildir(path: Path) -> mailbox.Maildir:
+    path.mkdir(parents=True, exist_ok=True)
+    return mailbox.Maildir(path, factory=None, create=True)
+
+
+def stored_bytes(envelope: Envelope) -> bytes:
+    """The message as it is filed: delivery headers first, then the data as received."""
+    content = envelope.original_content or envelope.content or b""
+    if isinstance(content, str):
+        content = content.encode("utf-8", "surrogateescape")
+    trace = [f"Return-Path: <{envelope.mail_from or ''}>"]
+    trace += [f"Delivered-To: {rcpt}" for rcpt in envelope.rcpt_tos]
+    # A Maildir holds local text: lines end in LF, not the CRLF of the SMTP wire (as MTAs deliver it).
+    return ("\n".join(trace) + "\n").encode("utf-8") + content.replace(b"\r\n", b"\n")
+
+
+class MaildirHandler:
+    """aiosmtpd handler: every accepted message becomes one file in the Maildir's `new/`."""
+
+    def __init__(self, maildir: Path) -> None:
+        self.maildir = open_maildir(maildir)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data = stored_bytes(envelope)
+        # Maildir writes to tmp/ and renames into new/, so a reader never sees half a message.
+        key = await asyncio.to_thread(self.maildir.add, data)
+        log.info("stored %s from %s to %s", key, envelope.mail_from, ", ".join(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+
+def read_messages(maildir: Path, recipient: str | None = None) -> Iterator[tuple[str, EmailMessage]]:
+    """(key, message) of the stored messages, oldest first; only those delivered to `recipient`."""
+    box = open_maildir(maildir)
+    entries = []
+    for key in box.iterkeys():
+        try:
+            # get_date() is the file's delivery time; get_bytes() the file exactly as filed.
+            received = box.get_message(key).get_date()
+            raw = box.get_bytes(key)
+        except (KeyError, FileNotFoundError):
+            continue  # removed by another reader meanwhile
+        entries.append((received, key, raw))
+    for _, key, raw in sorted(entries):
+        message = BytesParser(EmailMessage, policy=email.policy.default).parsebytes(raw)
+        if recipient is None or _delivered_to(message, recipient):
+            yield key, message
+
+
+def remove_messages(maildir: Path, keys: list[str]) -> None:
+    box = open_maildir(maildir)
+    for key in keys:
+        with contextlib.suppress(KeyError, FileNotFoundError):
+            box.remove(key)
+
+
+def _delivered_to(message: EmailMessage, recipient: str) -> bool:
+    wanted = recipient.lower()
+    return any(str(value).strip().lower() == wanted for value in message.get_all("Delivered-To", []))
+
+
+async def serve(host: str, port: int, maildir: Path) -> None:
+    handler = MaildirHandler(maildir)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(
+            handler,
+            hostname="parley-mailsink",
+            data_size_limit=MAX_MESSAGE_BYTES,
+            enable_SMTPUTF8=True,
+        ),
+        host=host,
+        port=port,
+    )
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("listening on %s:%d, storing mail in %s", host, port, maildir)
+    async with server:
+        await stop.wait()
+    log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--maildir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(args.host, args.port, args.maildir))
+
+
+if __name__ == "__main__":
+    main()
