@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from parley.devstack.component import Component
+from parley.devstack.components.kafka import Kafka
+from parley.devstack.components.opensearch import OpenSearch
 from parley.devstack.components.postgres import Postgres
 from parley.devstack.components.redis import Redis
 
@@ -12,12 +14,14 @@ COMPONENTS: dict[str, type[Component]] = {
     for cls in (
         Postgres,
         Redis,
+        Kafka,
+        OpenSearch,
     )
 }
 
 PROFILES: dict[str, tuple[str, ...]] = {
     "core": ("postgres", "redis"),
-    "services": ("postgres", "redis"),
+    "services": ("postgres", "redis", "kafka", "opensearch"),
     "kube": (),
 }
 PROFILES["all"] = tuple(dict.fromkeys(name for names in PROFILES.values() for name in names))

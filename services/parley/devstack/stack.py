@@ -15,6 +15,8 @@ from parley.devstack.ui import Progress
 ENV_FROM_ENDPOINTS: dict[tuple[str, str], str] = {
     ("postgres", "dsn"): "PARLEY_POSTGRES_DSN",
     ("redis", "url"): "PARLEY_REDIS_URL",
+    ("kafka", "bootstrap"): "PARLEY_KAFKA_BOOTSTRAP",
+    ("opensearch", "url"): "PARLEY_OPENSEARCH_URL",
 }
 
 

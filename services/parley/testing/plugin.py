@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 import psycopg
 import pytest
 import redis.asyncio as aioredis
+from aiokafka.admin import AIOKafkaAdminClient
+from opensearchpy import AsyncOpenSearch
 
 from parley.devstack.stack import Stack
 
@@ -38,6 +40,16 @@ def postgres_server(dev_stack: Stack) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def redis_server(dev_stack: Stack) -> dict[str, str]:
     return _component_up(dev_stack, "redis")
+
+
+@pytest.fixture(scope="session")
+def kafka_server(dev_stack: Stack) -> dict[str, str]:
+    return _component_up(dev_stack, "kafka")
+
+
+@pytest.fixture(scope="session")
+def opensearch_server(dev_stack: Stack) -> dict[str, str]:
+    return _component_up(dev_stack, "opensearch")
 
 
 @pytest.fixture
@@ -72,3 +84,40 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+def kafka_bootstrap(kafka_server: dict[str, str]) -> str:
+    return kafka_server["bootstrap"]
+
+
+@pytest.fixture
+async def kafka_topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
+    """A topic (and consumer group) name prefix of the test's own; its topics are deleted after."""
+    prefix = unique("t-") + "-"
+    yield prefix
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        topics = [topic for topic in await admin.list_topics() if topic.startswith(prefix)]
+        if topics:
+            await admin.delete_topics(topics)
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def opensearch_url(opensearch_server: dict[str, str]) -> str:
+    return opensearch_server["url"]
+
+
+@pytest.fixture
+async def opensearch_prefix(opensearch_url: str) -> AsyncIterator[str]:
+    """An index name prefix of the test's own; `<prefix>*` indices are deleted after the test."""
+    prefix = unique("t-") + "-"
+    yield prefix
+    client = AsyncOpenSearch(hosts=[opensearch_url])
+    try:
+        await client.indices.delete(index=f"{prefix}*", expand_wildcards="all", ignore_unavailable=True)
+    finally:
+        await client.close()
