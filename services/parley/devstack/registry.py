@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from parley.devstack.component import Component
+from parley.devstack.components.kafka import Kafka
+from parley.devstack.components.opensearch import OpenSearch
 from parley.devstack.components.postgres import Postgres
 from parley.devstack.components.redis import Redis
 from parley.devstack.components.s3 import S3
@@ -16,12 +18,14 @@ COMPONENTS: dict[str, type[Component]] = {
         Redis,
         S3,
         Smtp,
+        Kafka,
+        OpenSearch,
     )
 }
 
 PROFILES: dict[str, tuple[str, ...]] = {
     "core": ("postgres", "redis"),
-    "services": ("postgres", "redis", "s3", "smtp"),
+    "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp"),
     "kube": (),
 }
 PROFILES["all"] = tuple(dict.fromkeys(name for names in PROFILES.values() for name in names))

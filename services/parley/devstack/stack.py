@@ -21,6 +21,8 @@ ENV_FROM_ENDPOINTS: dict[tuple[str, str], str] = {
     ("s3", "secret_key"): "PARLEY_S3_SECRET_KEY",
     ("smtp", "host"): "PARLEY_SMTP_HOST",
     ("smtp", "port"): "PARLEY_SMTP_PORT",
+    ("kafka", "bootstrap"): "PARLEY_KAFKA_BOOTSTRAP",
+    ("opensearch", "url"): "PARLEY_OPENSEARCH_URL",
 }
 
 

@@ -5,3 +5,12 @@ REDIS_MAJOR = "7"
 
 # S3: versitygw (Apache-2.0), `go install`ed from its module.
 VERSITYGW = "v1.7.0"
+
+# Java servers, resolved from Maven Central with the machine's `mvn`.
+MAVEN_DEPENDENCY_PLUGIN = "3.8.1"
+JAVA_MIN_MAJOR = 17
+KAFKA = "4.1.2"
+KAFKA_SCALA = "2.13"
+# Kafka 4.1 logs through slf4j 1.7 and ships log4j-core without a binding: this one must match it.
+KAFKA_LOG4J2 = "2.24.3"
+OPENSEARCH = "2.19.6"

@@ -14,7 +14,9 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis.asyncio as aioredis
+from aiokafka.admin import AIOKafkaAdminClient
 from miniopy_async.api import Minio
+from opensearchpy import AsyncOpenSearch
 
 from parley.devstack.stack import Stack
 from parley.testing import s3
@@ -52,6 +54,16 @@ def s3_server(dev_stack: Stack) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def smtp_server(dev_stack: Stack) -> dict[str, str]:
     return _component_up(dev_stack, "smtp")
+
+
+@pytest.fixture(scope="session")
+def kafka_server(dev_stack: Stack) -> dict[str, str]:
+    return _component_up(dev_stack, "kafka")
+
+
+@pytest.fixture(scope="session")
+def opensearch_server(dev_stack: Stack) -> dict[str, str]:
+    return _component_up(dev_stack, "opensearch")
 
 
 @pytest.fixture
@@ -121,3 +133,40 @@ def mailbox(smtp_server: dict[str, str]) -> Iterator[Mailbox]:
 def mail_recipient(mailbox: Mailbox) -> str:
     """An address no other test uses: send to it, then `await mailbox.wait_for_mail(address)`."""
     return mailbox.track(f"{unique('t-')}@{MAIL_DOMAIN}")
+
+
+@pytest.fixture
+def kafka_bootstrap(kafka_server: dict[str, str]) -> str:
+    return kafka_server["bootstrap"]
+
+
+@pytest.fixture
+async def kafka_topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
+    """A topic (and consumer group) name prefix of the test's own; its topics are deleted after."""
+    prefix = unique("t-") + "-"
+    yield prefix
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        topics = [topic for topic in await admin.list_topics() if topic.startswith(prefix)]
+        if topics:
+            await admin.delete_topics(topics)
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def opensearch_url(opensearch_server: dict[str, str]) -> str:
+    return opensearch_server["url"]
+
+
+@pytest.fixture
+async def opensearch_prefix(opensearch_url: str) -> AsyncIterator[str]:
+    """An index name prefix of the test's own; `<prefix>*` indices are deleted after the test."""
+    prefix = unique("t-") + "-"
+    yield prefix
+    client = AsyncOpenSearch(hosts=[opensearch_url])
+    try:
+        await client.indices.delete(index=f"{prefix}*", expand_wildcards="all", ignore_unavailable=True)
+    finally:
+        await client.close()
