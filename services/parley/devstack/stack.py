@@ -15,6 +15,7 @@ from parley.devstack.ui import Progress
 ENV_FROM_ENDPOINTS: dict[tuple[str, str], str] = {
     ("postgres", "dsn"): "PARLEY_POSTGRES_DSN",
     ("redis", "url"): "PARLEY_REDIS_URL",
+    ("kube-apiserver", "kubeconfig"): "KUBECONFIG",
 }
 
 
@@ -26,8 +27,8 @@ class Stack:
     def component(self, name: str) -> Component:
         return COMPONENTS[name](self.paths, self.ui)
 
-    def components(self, names: Iterable[str]) -> list[Component]:
-        return [self.component(name) for name in resolve(list(names))]
+    def components(self, names: Iterable[str], *, with_requirements: bool = True) -> list[Component]:
+        return [self.component(name) for name in resolve(list(names), with_requirements=with_requirements)]
 
     def up(self, names: Iterable[str] = ("all",)) -> dict[str, dict[str, str]]:
         started = self.components(names)
@@ -38,7 +39,8 @@ class Stack:
 
     def down(self, names: Iterable[str] = ("all",)) -> list[str]:
         stopped = []
-        for comp in reversed(self.components(names)):
+        # Only what was named: components others may still need keep running.
+        for comp in reversed(self.components(names, with_requirements=False)):
             if comp.down():
                 self.ui.step(comp.name, "stopped")
                 stopped.append(comp.name)
