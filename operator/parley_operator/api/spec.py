@@ -5,10 +5,11 @@ Docstrings of fields become the CRD's descriptions (`kubectl explain chatplatfor
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field, WithJsonSchema
+from pydantic import AfterValidator, Field, WithJsonSchema
 
 from parley_operator.api.durations import DURATION_PATTERN, parse_duration
 from parley_operator.api.rules import Rule, SpecModel, field_rule, nested, regex_rule
@@ -44,13 +45,25 @@ Duration = Annotated[
     Field(max_length=32),
     *field_rule(regex_rule(DURATION_PATTERN, "must be a duration such as 15m, 1h30m or 720h")),
 ]
+QUANTITY_PATTERN = "^[0-9]+([.][0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
+
+
+def _quantity(value: int | str) -> int | str:
+    if (isinstance(value, int) and value < 0) or (
+        isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value)
+    ):
+        raise ValueError(f"not a resource quantity such as 250m, 128Mi or 2: {value!r}")
+    return value
+
+
 Quantity = Annotated[
     int | str,
+    AfterValidator(_quantity),
     WithJsonSchema(
         {
             "anyOf": [
                 {"type": "integer", "minimum": 0},
-                {"type": "string", "pattern": "^[0-9]+([.][0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"},
+                {"type": "string", "pattern": QUANTITY_PATTERN},
             ],
             "x-kubernetes-int-or-string": True,
         }

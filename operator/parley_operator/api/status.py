@@ -46,10 +46,24 @@ class ServiceReplicas(SpecModel):
     updated_replicas: int = 0
 
 
+class InfrastructureProblem(SpecModel):
+    component: str
+    """kafka, s3, opensearch or secrets."""
+    reason: str
+    message: str = ""
+    blocking: bool = True
+    """False for a request the operator declines but that leaves the platform working (shrinking
+    a topic's partitions)."""
+
+
 class InfrastructureStatus(SpecModel):
     topic_prefix: str | None = None
     bucket: str | None = None
     index_alias: str | None = None
+    problems: list[InfrastructureProblem] = Field(default_factory=list)
+    """What the last provisioning pass could not do; empty when every external resource is in place."""
+    checked: bool = False
+    """Whether provisioning has run at all for this generation's spec."""
 
 
 class ChatPlatformStatus(SpecModel):
