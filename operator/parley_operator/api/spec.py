@@ -326,7 +326,7 @@ class ObservabilitySpec(SpecModel):
     metrics: MetricsSpec = nested(MetricsSpec)
 
 
-VERSION_PATTERN = "^v?[0-9]+[.][0-9]+[.][0-9]+([-+][0-9A-Za-z.-]+)?$"
+VERSION_PATTERN = "^v?[0-9]+[.][0-9]+[.][0-9]+(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?$"
 
 
 class ChatPlatformSpec(SpecModel):

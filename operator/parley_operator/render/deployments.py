@@ -109,7 +109,7 @@ def render_deployment(
         # Never below the wanted capacity during a rollout: surge one pod, take none away.
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
         "template": {
-            "metadata": {"labels": labels, "annotations": _pod_annotations(inp, config_hash)},
+            "metadata": {"labels": dict(labels), "annotations": _pod_annotations(inp, config_hash)},
             "spec": pod_spec,
         },
     }

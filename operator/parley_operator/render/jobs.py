@@ -60,7 +60,7 @@ def render_migration_job(inp: RenderInput) -> list[dict[str, Any]]:
             "spec": {
                 "backoffLimit": 3,
                 "activeDeadlineSeconds": 1800,
-                "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+                "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
             },
         }
     ]
