@@ -10,7 +10,8 @@ from parley_operator.crd.schema import walk
 
 
 def _schema() -> dict[str, Any]:
-    return build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema: dict[str, Any] = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
 
 
 def test_committed_crd_matches_the_models() -> None:

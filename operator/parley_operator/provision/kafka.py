@@ -7,7 +7,7 @@ client.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,7 +95,7 @@ def config_drift(want: Mapping[str, str], have: Mapping[str, str]) -> dict[str, 
     return {key: value for key, value in want.items() if have.get(key) != value}
 
 
-def existing_partitions(metadata: list[Mapping[str, Any]]) -> dict[str, int]:
+def existing_partitions(metadata: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """Partitions per topic from a Metadata response's topics (unknown topics left out)."""
     return {t["topic"]: len(t["partitions"]) for t in metadata if t.get("error_code", 0) != UNKNOWN_TOPIC}
 
