@@ -3,6 +3,7 @@ its platform. (The passes themselves run against a real apiserver in the live te
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
@@ -54,6 +55,12 @@ def test_changes_of_every_owned_kind_are_watched(api_version: str, kind: str) ->
     ]
     assert len(watching) == 1
     assert watching[0].labels == {"app.kubernetes.io/managed-by": "parley-operator"}
+
+
+def test_child_events_are_handled_on_the_event_loop() -> None:
+    """kopf runs plain functions in threads, where queuing an asyncio task fails."""
+    for handler in _registry()._watching.get_all_handlers():
+        assert inspect.iscoroutinefunction(handler.fn), handler.id
 
 
 def test_kopf_keeps_its_bookkeeping_in_our_annotations() -> None:

@@ -134,7 +134,15 @@ class KafkaTopics:
         plan = plan_topics(wants, await _existing(admin))
         if plan.create:
             response = await admin.create_topics(
-                [NewTopic(w.name, w.partitions, w.replication_factor, dict(w.configs)) for w in plan.create]
+                [
+                    NewTopic(
+                        w.name,
+                        num_partitions=w.partitions,
+                        replication_factor=w.replication_factor,
+                        topic_configs=dict(w.configs),
+                    )
+                    for w in plan.create
+                ]
             )
             _raise_topic_errors(response.to_object())
         if plan.grow:
