@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from chatplatform_specs import FULL, MINIMAL, REQUIRED
 from miniopy_async.commonconfig import DISABLED, ENABLED, Filter
 from miniopy_async.lifecycleconfig import AbortIncompleteMultipartUpload, Expiration, Rule
 from parley_operator.api.spec import parse_spec
@@ -24,8 +25,6 @@ from parley_operator.provision.s3 import (
     merged_lifecycle,
     wanted_bucket,
 )
-
-from tests.specs import FULL, MINIMAL, REQUIRED
 
 INST = Installation("chat", "acme")
 
