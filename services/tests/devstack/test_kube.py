@@ -205,3 +205,41 @@ def test_helm_installs_and_uninstalls_a_chart(
         core.read_namespaced_config_map("smoke-config", k8s_namespace)
     assert gone.value.status == 404
     assert "smoke" not in helm("list", "--short")
+
+
+def _job(name: str, image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "job", "image": image}]}},
+        },
+    }
+
+
+def _job_outcome(batch: Any, namespace: str, name: str) -> str | None:
+    conditions = batch.read_namespaced_job_status(name, namespace).status.conditions or []
+    done = [c.type for c in conditions if c.status == "True" and c.type in ("Complete", "Failed")]
+    return done[0] if done else None
+
+
+def test_jobs_finish_and_fail_by_image_tag(k8s_api: Any, k8s_namespace: str) -> None:
+    """kwok plays the kubelet for Job pods: they succeed, unless the image tag contains `fail`
+    (what tests use to make a migration fail), and the Job controller draws its conclusion."""
+    batch = kubernetes.client.BatchV1Api(k8s_api)
+    batch.create_namespaced_job(k8s_namespace, _job("works", "parley-smoke/migrate:1.0.0"))
+    batch.create_namespaced_job(k8s_namespace, _job("breaks", "registry.local:5000/parley:1.1.0-fail"))
+    outcomes: dict[str, str | None] = {}
+
+    def finished() -> bool:
+        outcomes.update({name: _job_outcome(batch, k8s_namespace, name) for name in ("works", "breaks")})
+        return all(outcomes.values())
+
+    wait_for(finished, 60, "both Jobs to finish")
+    assert outcomes == {"works": "Complete", "breaks": "Failed"}
+    core = kubernetes.client.CoreV1Api(k8s_api)
+    (failed_pod,) = core.list_namespaced_pod(k8s_namespace, label_selector="job-name=breaks").items
+    assert failed_pod.status.phase == "Failed"
+    assert failed_pod.status.container_statuses[0].state.terminated.exit_code == 1

@@ -15,6 +15,7 @@ from parley.devstack import ports
 from parley.devstack.component import Command, Component
 from parley.devstack.components.kube import cluster
 from parley.devstack.components.kube.build import install_kwok, kwok_path, kwok_stages
+from parley.devstack.components.kube.stages import with_job_outcomes
 from parley.devstack.errors import DevStackError
 
 NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
@@ -86,7 +87,23 @@ class Kwok(Component):
             cluster.component_kubeconfig(self.paths, "kwok"), cluster.pki(self.paths).ensure(), "admin"
         )
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(CONFIG + "---\n" + kwok_stages(self.paths, self.setup_log))
+        self.config_file.write_text(self._config())
+
+    def _config(self) -> str:
+        return CONFIG + "---\n" + with_job_outcomes(kwok_stages(self.paths, self.setup_log))
+
+    def up(self) -> None:
+        # kwok reads its stages once, at start: a running kwok with other stages is restarted.
+        if self.pid() is not None and self._config_outdated():
+            self.ui.step(self.name, "its stages changed: restarting it")
+            self.down()
+        super().up()
+
+    def _config_outdated(self) -> bool:
+        try:
+            return self.config_file.read_text() != self._config()
+        except OSError:
+            return True
 
     def command(self) -> Command:
         key, value = NODE_ANNOTATION
