@@ -21,7 +21,6 @@ from parley_operator.provision.opensearch import IndexStep, index_step, template
 from parley_operator.provision.s3 import (
     LIFECYCLE_RULE_ID,
     endpoint_parts,
-    lifecycle_unsupported,
     merged_lifecycle,
     wanted_bucket,
 )
@@ -147,9 +146,3 @@ def test_connection_failures_and_refusals_get_different_reasons() -> None:
     assert unreachable("opensearch", OSError("no route")).reason == "OpenSearchUnavailable"
     refused = unreachable("kafka", ValueError("bad argument"))
     assert refused.reason == "KafkaError" and "ValueError: bad argument" in refused.message
-
-
-def test_missing_lifecycle_support_is_reported_without_blocking() -> None:
-    problem = lifecycle_unsupported(wanted_bucket(parse_spec(REQUIRED), INST))
-    assert (problem.reason, problem.blocking) == ("LifecycleUnsupported", False)
-    assert "parley-chat-acme" in problem.message

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from parley_operator.api.spec import SERVICE_NAMES
-from parley_operator.api.status import InfrastructureProblem, InfrastructureStatus
+from parley_operator.api.status import BucketLifecycle, InfrastructureProblem, InfrastructureStatus
 from parley_operator.names import IMAGE_ANNOTATION, VERSION_ANNOTATION
 from parley_operator.render import Release
 from parley_operator.rollout import Decision, JobState, decide
@@ -128,6 +128,31 @@ def test_a_refused_shrink_degrades_but_keeps_the_platform_ready() -> None:
     assert _cond(status, "Ready") == ("True", "Ready")
 
 
+def test_an_s3_server_without_lifecycle_api_is_noted_without_degrading() -> None:
+    infra = READY_INFRA.model_copy(update={"bucket": "b", "bucket_lifecycle": BucketLifecycle.UNSUPPORTED})
+    status = summarize({}, _obs(decide(NEW, NEW, JobState.ABSENT, "j"), _all(NEW), infra), T1)
+    assert _cond(status, "BucketLifecycle") == ("False", "LifecycleUnsupported")
+    assert (
+        "storage service sweeps abandoned multipart uploads in b"
+        in find(status["conditions"], "BucketLifecycle")["message"]
+    )  # type: ignore[index]
+    assert _cond(status, "Degraded") == ("False", "AsExpected")
+    assert _cond(status, "Ready") == ("True", "Ready")
+    assert status["phase"] == "Running"
+
+
+def test_bucket_lifecycle_is_true_when_configured_and_unknown_when_s3_was_not_reached() -> None:
+    configured = READY_INFRA.model_copy(update={"bucket_lifecycle": BucketLifecycle.CONFIGURED})
+    status = summarize({}, _obs(decide(NEW, NEW, JobState.ABSENT, "j"), _all(NEW), configured), T1)
+    assert _cond(status, "BucketLifecycle") == ("True", "Configured")
+    s3_down = InfrastructureStatus(
+        checked=True, problems=[InfrastructureProblem(component="s3", reason="S3Unavailable", message="x")]
+    )
+    status = summarize({}, _obs(decide(NEW, NEW, JobState.ABSENT, "j"), _all(NEW), s3_down), T1)
+    assert _cond(status, "BucketLifecycle") == ("Unknown", "Unknown")
+    assert _cond(status, "Degraded") == ("True", "S3Unavailable")
+
+
 def test_unchecked_infrastructure_is_unknown() -> None:
     status = summarize(
         {}, _obs(decide(NEW, NEW, JobState.ABSENT, "j"), _all(NEW), InfrastructureStatus()), T1
@@ -140,14 +165,16 @@ def test_transition_times_survive_a_pass_that_changes_nothing() -> None:
     obs = _obs(decide(NEW, NEW, JobState.ABSENT, "j"), _all(NEW))
     first = summarize({}, obs, T1)
     second = summarize(first, obs, T2)
-    assert [c["lastTransitionTime"] for c in second["conditions"]] == [T1] * 5
+    assert [c["lastTransitionTime"] for c in second["conditions"]] == [T1] * 6
 
 
 def test_previous_infrastructure_round_trips_through_the_status() -> None:
     shrink = InfrastructureProblem(
         component="kafka", reason="PartitionShrinkRefused", message="m", blocking=False
     )
-    infra = InfrastructureStatus(checked=True, bucket="b", problems=[shrink])
+    infra = InfrastructureStatus(
+        checked=True, bucket="b", problems=[shrink], bucket_lifecycle=BucketLifecycle.UNSUPPORTED
+    )
     status = summarize({}, _obs(decide(NEW, NEW, JobState.ABSENT, "j"), _all(NEW), infra), T1)
     assert previous_infrastructure(status) == infra
     assert previous_infrastructure({}) == InfrastructureStatus()

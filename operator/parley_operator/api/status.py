@@ -25,6 +25,16 @@ class ConditionType(StrEnum):
     SERVICES_READY = "ServicesReady"
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
+    BUCKET_LIFECYCLE = "BucketLifecycle"
+    """Informational: whether the S3 server aborts abandoned multipart uploads itself. False
+    (LifecycleUnsupported) neither degrades the platform nor holds back Ready."""
+
+
+class BucketLifecycle(StrEnum):
+    CONFIGURED = "Configured"
+    """The bucket has the rule aborting multipart uploads left unfinished."""
+    UNSUPPORTED = "Unsupported"
+    """The S3 server has no bucket lifecycle API; the storage service sweeps abandoned uploads."""
 
 
 class Condition(SpecModel):
@@ -53,7 +63,7 @@ class InfrastructureProblem(SpecModel):
     message: str = ""
     blocking: bool = True
     """False for a request the operator declines but that leaves the platform working (shrinking
-    a topic's partitions)."""
+    a topic's partitions): Degraded, yet Ready."""
 
 
 class InfrastructureStatus(SpecModel):
@@ -62,6 +72,9 @@ class InfrastructureStatus(SpecModel):
     index_alias: str | None = None
     problems: list[InfrastructureProblem] = Field(default_factory=list)
     """What the last provisioning pass could not do; empty when every external resource is in place."""
+    bucket_lifecycle: BucketLifecycle | None = None
+    """What the last provisioning pass found of the bucket's lifecycle rule; unset when S3 was not
+    reached."""
     checked: bool = False
     """Whether provisioning has run at all for this generation's spec."""
 

@@ -66,7 +66,7 @@ async def provision(spec: ChatPlatformSpec, inst: Installation, read: SecretRead
         return status
     results = await asyncio.gather(
         _guarded(KafkaTopics(conn.kafka_bootstrap).ensure(wanted_topics(spec, inst))),
-        _guarded(_ensure_bucket(spec, inst, conn)),
+        _guarded(_ensure_bucket(spec, inst, conn, status)),
         _guarded(_ensure_index(spec, inst, conn)),
     )
     status.problems = [problem for found in results for problem in found]
@@ -74,9 +74,9 @@ async def provision(spec: ChatPlatformSpec, inst: Installation, read: SecretRead
 
 
 async def _ensure_bucket(
-    spec: ChatPlatformSpec, inst: Installation, conn: Connections
-) -> list[InfrastructureProblem]:
-    return await S3Bucket(conn.s3, spec.s3.region).ensure(wanted_bucket(spec, inst))
+    spec: ChatPlatformSpec, inst: Installation, conn: Connections, status: InfrastructureStatus
+) -> None:
+    status.bucket_lifecycle = await S3Bucket(conn.s3, spec.s3.region).ensure(wanted_bucket(spec, inst))
 
 
 async def _ensure_index(spec: ChatPlatformSpec, inst: Installation, conn: Connections) -> None:

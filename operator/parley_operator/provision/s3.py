@@ -18,7 +18,7 @@ from miniopy_async.error import S3Error
 from miniopy_async.lifecycleconfig import AbortIncompleteMultipartUpload, LifecycleConfig, Rule
 
 from parley_operator.api.spec import ChatPlatformSpec
-from parley_operator.api.status import InfrastructureProblem
+from parley_operator.api.status import BucketLifecycle
 from parley_operator.names import Installation
 from parley_operator.provision.errors import InfraError, unreachable
 
@@ -72,19 +72,6 @@ def merged_lifecycle(existing: Sequence[Rule], days: int) -> list[Rule] | None:
     return [*(r for r in existing if r.rule_id != LIFECYCLE_RULE_ID), our_rule(days)]
 
 
-def lifecycle_unsupported(want: BucketWant) -> InfrastructureProblem:
-    # Some S3 servers have no lifecycle API; the bucket works, abandoned uploads just stay.
-    return InfrastructureProblem(
-        component="s3",
-        reason="LifecycleUnsupported",
-        message=(
-            f"the S3 server does not implement bucket lifecycle: abandoned multipart uploads in "
-            f"{want.name} are not aborted after {want.abort_after_days} day(s)"
-        ),
-        blocking=False,
-    )
-
-
 class S3Bucket:
     def __init__(self, credentials: S3Credentials, region: str, timeout: float = 20.0) -> None:
         self.endpoint, self.secure = endpoint_parts(credentials.endpoint)
@@ -101,8 +88,10 @@ class S3Bucket:
             region=self.region,
         )
 
-    async def ensure(self, want: BucketWant) -> list[InfrastructureProblem]:
-        """Creates the bucket and sets the lifecycle rule; returns what the server declined."""
+    async def ensure(self, want: BucketWant) -> BucketLifecycle:
+        """Creates the bucket and sets the lifecycle rule. A server without the lifecycle API (some
+        S3 servers have none) is no error: the bucket works, and the storage service sweeps the
+        abandoned uploads itself (PARLEY_S3_ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS)."""
         try:
             async with asyncio.timeout(self.timeout), self._client() as client:
                 if not await client.bucket_exists(want.name):
@@ -115,8 +104,8 @@ class S3Bucket:
                 except S3Error as error:
                     if error.code != "NotImplemented":
                         raise
-                    return [lifecycle_unsupported(want)]
-                return []
+                    return BucketLifecycle.UNSUPPORTED
+                return BucketLifecycle.CONFIGURED
         except InfraError:
             raise
         except Exception as error:

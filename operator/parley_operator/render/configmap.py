@@ -48,6 +48,8 @@ def config_data(inp: RenderInput) -> dict[str, str]:
     data |= {
         "PARLEY_S3_BUCKET": bucket_name(inp),
         "PARLEY_S3_REGION": spec.s3.region,
+        # For the storage service's own sweep where the S3 server has no lifecycle API.
+        "PARLEY_S3_ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS": str(spec.s3.abort_incomplete_uploads_after_days),
         "PARLEY_OPENSEARCH_INDEX_ALIAS": inst.messages_alias,
         "PARLEY_ACCESS_TOKEN_TTL_SECONDS": _seconds(spec.auth.access_token_lifetime),
         "PARLEY_REFRESH_TOKEN_TTL_SECONDS": _seconds(spec.auth.refresh_token_lifetime),

@@ -8,6 +8,7 @@ from typing import Any
 
 from parley_operator.api.spec import SERVICE_NAMES
 from parley_operator.api.status import (
+    BucketLifecycle,
     ChatPlatformStatus,
     ConditionType,
     InfrastructureStatus,
@@ -71,6 +72,24 @@ def _infra_condition(infra: InfrastructureStatus) -> ConditionUpdate:
     return ConditionUpdate(kind, True, "Provisioned", "topics, bucket and search index are in place")
 
 
+def _lifecycle_condition(infra: InfrastructureStatus) -> ConditionUpdate:
+    """Informational only: Ready and Degraded do not look at it."""
+    kind, bucket = ConditionType.BUCKET_LIFECYCLE, infra.bucket or "the bucket"
+    if infra.bucket_lifecycle is BucketLifecycle.CONFIGURED:
+        return ConditionUpdate(
+            kind, True, "Configured", f"the S3 server aborts multipart uploads left unfinished in {bucket}"
+        )
+    if infra.bucket_lifecycle is BucketLifecycle.UNSUPPORTED:
+        return ConditionUpdate(
+            kind,
+            False,
+            "LifecycleUnsupported",
+            f"the S3 server has no bucket lifecycle API: the storage service sweeps abandoned "
+            f"multipart uploads in {bucket} itself",
+        )
+    return ConditionUpdate(kind, None, "Unknown", "the S3 server was not reached")
+
+
 def _progressing_condition(obs: Observation, states: Mapping[str, ServiceState]) -> ConditionUpdate:
     kind, decision = ConditionType.PROGRESSING, obs.decision
     if decision.phase is RolloutPhase.MIGRATING:
@@ -132,6 +151,7 @@ def summarize(previous: Mapping[str, Any], obs: Observation, now: str) -> dict[s
         _progressing_condition(obs, states),
         _degraded_condition(obs),
         _ready_condition([infra, services], obs.decision.phase is RolloutPhase.BLOCKED),
+        _lifecycle_condition(obs.infrastructure),
     ]
     by_type = {u.type: u for u in updates}
     order = [ConditionType.READY, *(u.type for u in updates if u.type != ConditionType.READY)]
