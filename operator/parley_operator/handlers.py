@@ -1,8 +1,10 @@
-"""Kopf handlers: thin adapters from kopf's causes to `reconcile` and `finalize`.
+"""Kopf handlers: thin adapters from kopf's causes to `reconcile`, `finalize` and the socket scaler.
 
 Level-based: create, update, resume and a timer all run the same full pass; a change of any owned
 child (drift, a pod becoming ready) queues a pass that skips the external servers. Passes of one
-platform never overlap (Coalescer).
+platform never overlap (Coalescer), the socket scaler's included.
+
+`register` puts the handlers into a registry with the timings the command line chose.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
@@ -21,12 +25,23 @@ from parley_operator.kube import Kube, load_config
 from parley_operator.names import MANAGER
 from parley_operator.prune import PRUNABLE_KINDS
 from parley_operator.reconcile import InvalidSpec, Outcome, finalize, reconcile
+from parley_operator.scaling.decision import Recommendation
+from parley_operator.scaling.scaler import scale_sockets, wants_socket_scaling
 
-TIMER_SECONDS = 300.0
 FINALIZER = f"{GROUP}/finalizer"
 MANAGED = {"app.kubernetes.io/managed-by": MANAGER}
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Timing:
+    resync_seconds: float = 300.0
+    """How often every platform gets a full pass (external servers included) without a change."""
+    resync_delay_seconds: float = 60.0
+    """Before a platform's first periodic pass (create/resume passes run at once)."""
+    scale_seconds: float = 15.0
+    """How often the socket scaler looks at open connections (the HPA's default sync period)."""
 
 
 class State:
@@ -34,6 +49,7 @@ class State:
 
     kube: Kube | None = None
     coalescer = Coalescer()
+    scale_history: dict[tuple[str, str], tuple[Recommendation, ...]] = {}  # noqa: RUF012
 
 
 def _kube() -> Kube:
@@ -52,7 +68,6 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.execution.max_workers = 4
 
 
-@kopf.on.startup()
 def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     configure(settings)
     load_config()
@@ -81,25 +96,21 @@ async def _full_pass(body: Mapping[str, Any], retry: int) -> str:
     return outcome.summary
 
 
-@kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile-on-create")
-@kopf.on.update(GROUP, VERSION, PLURAL, id="reconcile-on-update")
-@kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile-on-resume")
 async def reconcile_handler(body: kopf.Body, retry: int, **_: Any) -> None:
     log.info("reconciled: %s", await _full_pass(body, retry))
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, id="reconcile-periodically", interval=TIMER_SECONDS, initial_delay=60)
 async def reconcile_timer(body: kopf.Body, **kwargs: Any) -> None:
     await _full_pass(body, int(kwargs.get("retry", 0)))
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL, id="finalize")
 async def delete_handler(body: kopf.Body, retry: int, **_: Any) -> None:
     platform = copy.deepcopy(dict(body))
     key = _key(platform["metadata"]["namespace"], platform["metadata"]["name"])
     outcome = await State.coalescer.run(key, lambda: finalize(_kube(), platform, attempt=retry))
     _raise_for_retry(outcome)
     State.coalescer.forget(key)
+    State.scale_history.pop(key, None)
     log.info("finalized: %s", outcome.summary)
 
 
@@ -130,7 +141,54 @@ async def on_child_event(body: kopf.Body, **_: Any) -> None:
         State.coalescer.trigger(owner, lambda: _children_pass(*owner))
 
 
-for _api_version, _kind in PRUNABLE_KINDS:
-    _group, _, _version = _api_version.rpartition("/")
-    kopf.on.event(_group or "", _version, _kind, labels=MANAGED, id=f"child-{_kind.lower()}")(on_child_event)
-kopf.on.event("", "v1", "Secret", labels=MANAGED, id="child-secret")(on_child_event)
+async def socket_scaling_timer(body: kopf.Body, **_: Any) -> None:
+    platform = copy.deepcopy(dict(body))
+    key = _key(platform["metadata"]["namespace"], platform["metadata"]["name"])
+
+    async def run() -> None:
+        # The newest object: the scaler's own last report and lastScaleTime live in its status.
+        fresh = await _kube().get_platform(*key)
+        if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+            return
+        result = await scale_sockets(_kube(), fresh, State.scale_history.get(key, ()), time.monotonic())
+        if result is not None:
+            State.scale_history[key] = result.decision.history
+
+    await State.coalescer.run(key, run)
+
+
+def _scales_sockets(spec: kopf.Spec, **_: Any) -> bool:
+    return wants_socket_scaling(spec)
+
+
+def register(registry: kopf.OperatorRegistry, timing: Timing) -> kopf.OperatorRegistry:
+    """Every handler of the operator, in `registry`."""
+    kopf.on.startup(registry=registry)(startup)
+    for cause, on in (("create", kopf.on.create), ("update", kopf.on.update), ("resume", kopf.on.resume)):
+        on(GROUP, VERSION, PLURAL, id=f"reconcile-on-{cause}", registry=registry)(reconcile_handler)
+    kopf.timer(
+        GROUP,
+        VERSION,
+        PLURAL,
+        id="reconcile-periodically",
+        interval=timing.resync_seconds,
+        initial_delay=timing.resync_delay_seconds,
+        registry=registry,
+    )(reconcile_timer)
+    kopf.timer(
+        GROUP,
+        VERSION,
+        PLURAL,
+        id="scale-sockets",
+        interval=timing.scale_seconds,
+        when=_scales_sockets,
+        registry=registry,
+    )(socket_scaling_timer)
+    kopf.on.delete(GROUP, VERSION, PLURAL, id="finalize", registry=registry)(delete_handler)
+    for api_version, kind in PRUNABLE_KINDS:
+        group, _, version = api_version.rpartition("/")
+        kopf.on.event(
+            group or "", version, kind, labels=MANAGED, id=f"child-{kind.lower()}", registry=registry
+        )(on_child_event)
+    kopf.on.event("", "v1", "Secret", labels=MANAGED, id="child-secret", registry=registry)(on_child_event)
+    return registry

@@ -35,3 +35,13 @@ def replicas_handover(live: Mapping[str, Any] | None, rendered: Mapping[str, Any
         "metadata": {"name": rendered["metadata"]["name"], "namespace": rendered["metadata"]["namespace"]},
         "spec": {"replicas": live.get("spec", {}).get("replicas", 1)},
     }
+
+
+def with_initial_replicas(
+    rendered: Mapping[str, Any], live: Mapping[str, Any] | None, min_replicas: int | None
+) -> Mapping[str, Any]:
+    """A Deployment whose replicas a scaler owns starts at the scaler's minimum, not at the default
+    of one: on creation only (the next pass hands the field over, see `replicas_handover`)."""
+    if live is not None or min_replicas is None or "replicas" in rendered["spec"]:
+        return rendered
+    return {**rendered, "spec": {"replicas": min_replicas, **rendered["spec"]}}

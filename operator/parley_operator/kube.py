@@ -14,8 +14,10 @@ import json
 from collections.abc import Mapping
 from typing import Any, cast
 
+import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import (
@@ -38,6 +40,20 @@ def load_config() -> None:
         loader.load_incluster_config()
     except ConfigException:
         loader.load_kube_config()
+
+
+class PodUnreachable(Exception):
+    """A pod's HTTP endpoint could not be read through the apiserver."""
+
+
+def error_body_text(body: object, limit: int = 300) -> str:
+    """The apiserver's message from an error body: a Status object's message, else the text."""
+    text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
+    try:
+        message = json.loads(text).get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or text).strip()[:limit]
 
 
 def api_error_message(error: Exception) -> str:
@@ -152,6 +168,29 @@ class Kube:
             message = f"Secret {namespace}/{name} key {key}: {error}"
             raise InfraError("secrets", "SecretUnreadable", message) from error
 
+    # -- pods ------------------------------------------------------------------------------------
+    async def pod_get(self, namespace: str, pod: str, port: int, path: str, seconds: float) -> str:
+        """GET `path` on a pod's port through the apiserver's pod proxy (pods/proxy): the operator
+        needs no route to the pod network. Raises PodUnreachable with the apiserver's words."""
+
+        def run() -> str:
+            core: Any = k8s.CoreV1Api(self._api_client)
+            try:
+                return cast(
+                    str,
+                    core.connect_get_namespaced_pod_proxy_with_path(
+                        f"{pod}:{port}", namespace, path, _request_timeout=seconds
+                    ),
+                )
+            except ApiException as error:
+                raise PodUnreachable(
+                    f"{error.status} {error.reason}: {error_body_text(error.body)}"
+                ) from error
+            except (urllib3.exceptions.HTTPError, OSError) as error:
+                raise PodUnreachable(f"{type(error).__name__}: {error}") from error
+
+        return cast(str, await self._call(run))
+
     # -- the ChatPlatform itself -----------------------------------------------------------------
     async def get_platform(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self.get(API_VERSION, KIND, namespace, name)
@@ -175,4 +214,11 @@ class Kube:
         await self._call(run)
 
 
-__all__ = ["DynamicApiError", "Kube", "UnprocessibleEntityError", "api_error_message", "load_config"]
+__all__ = [
+    "DynamicApiError",
+    "Kube",
+    "PodUnreachable",
+    "UnprocessibleEntityError",
+    "api_error_message",
+    "load_config",
+]

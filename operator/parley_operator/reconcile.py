@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from parley_operator.api.spec import SERVICE_NAMES, ChatPlatformSpec, DeletionPolicy, parse_spec
 from parley_operator.api.status import Phase
 from parley_operator.backoff import retry_delay
-from parley_operator.handover import HANDOVER_MANAGER, replicas_handover
+from parley_operator.handover import HANDOVER_MANAGER, replicas_handover, with_initial_replicas
 from parley_operator.keys import generate_signing_key
 from parley_operator.kube import DynamicApiError, Kube, UnprocessibleEntityError, api_error_message
 from parley_operator.names import Installation
@@ -27,6 +27,7 @@ from parley_operator.render import Release, RenderInput, render_all
 from parley_operator.render.configmap import public_url
 from parley_operator.render.secrets import wants_generated_key
 from parley_operator.rollout import decide, job_state, observed_release
+from parley_operator.scaling.scaler import socket_policy
 from parley_operator.status.conditions import ConditionUpdate, now_rfc3339, set_conditions
 from parley_operator.status.summary import Observation, previous_infrastructure, summarize
 
@@ -117,7 +118,9 @@ async def reconcile(
         )
     )
     kopf.adopt(rendered.all, owner=dict(platform))  # type: ignore[arg-type]
-    errors = await _apply(kube, rendered.create_once, rendered.apply, live_deployments)
+    errors = await _apply(
+        kube, rendered.create_once, rendered.apply, live_deployments, _scaled_minimums(spec, inst)
+    )
     if not errors:
         # Pruning after a failed apply could remove what the failed object was replacing.
         await _prune(kube, inst, uid, rendered.all)
@@ -132,6 +135,8 @@ async def reconcile(
         apply_errors=errors,
     )
     status = summarize(previous, observation, now_rfc3339())
+    if previous.get("socketScaling") and socket_policy(spec) is None:
+        status["socketScaling"] = None  # the scaler stopped: its last report would mislead
     await kube.patch_status(inst.namespace, inst.name, status)
     failing = bool(errors) or any(p.blocking for p in infra.problems)
     return Outcome(
@@ -150,11 +155,21 @@ async def _new_signing_key(kube: Kube, spec: ChatPlatformSpec, inst: Installatio
     return generate_signing_key()
 
 
+def _scaled_minimums(spec: ChatPlatformSpec, inst: Installation) -> dict[str, int]:
+    """minReplicas of each autoscaled Deployment, by name."""
+    return {
+        inst.service(name): svc.autoscaling.min_replicas
+        for name, svc in spec.services.by_name().items()
+        if svc.autoscaling is not None
+    }
+
+
 async def _apply(
     kube: Kube,
     create_once: list[dict[str, Any]],
     apply: list[dict[str, Any]],
     live_deployments: list[dict[str, Any]],
+    scaled_minimums: Mapping[str, int],
 ) -> list[str]:
     errors: list[str] = []
     live = {d["metadata"]["name"]: d for d in live_deployments}
@@ -166,9 +181,11 @@ async def _apply(
     for obj in apply:
         try:
             if obj["kind"] == "Deployment":
-                handover = replicas_handover(live.get(obj["metadata"]["name"]), obj)
+                name = obj["metadata"]["name"]
+                handover = replicas_handover(live.get(name), obj)
                 if handover is not None:
                     await kube.apply(handover, manager=HANDOVER_MANAGER)
+                obj = dict(with_initial_replicas(obj, live.get(name), scaled_minimums.get(name)))
             await _apply_or_recreate(kube, obj)
         except DynamicApiError as error:
             errors.append(f"{obj['kind']}/{obj['metadata']['name']}: {api_error_message(error)}")

@@ -6,12 +6,14 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
+from typing import Any
 
 import kopf
 import pytest
+from chatplatform_specs import REQUIRED, with_change
 from kopf._core.intents.handlers import TimerHandler  # kopf exports no public handler types
 from parley_operator import handlers
-from parley_operator.cli import parse_args
+from parley_operator.cli import parse_args, timing
 from parley_operator.prune import PRUNABLE_KINDS
 
 PLATFORMS = kopf.Resource(
@@ -24,9 +26,8 @@ PLATFORMS = kopf.Resource(
 )
 
 
-def _registry() -> kopf.OperatorRegistry:
-    assert handlers.reconcile_handler is not None
-    return kopf.get_default_registry()
+def _registry(timing: handlers.Timing | None = None) -> kopf.OperatorRegistry:
+    return handlers.register(kopf.OperatorRegistry(), timing or handlers.Timing())
 
 
 def test_create_update_resume_and_delete_are_handled_for_chatplatforms() -> None:
@@ -38,9 +39,40 @@ def test_create_update_resume_and_delete_are_handled_for_chatplatforms() -> None
     assert changing["finalize"].requires_finalizer
 
 
+def _timer(registry: kopf.OperatorRegistry, id_: str) -> TimerHandler:
+    (timer,) = [h for h in registry._spawning.get_all_handlers() if h.id == id_]
+    assert isinstance(timer, TimerHandler)
+    return timer
+
+
 def test_a_timer_reconciles_every_platform_periodically() -> None:
-    (timer,) = [h for h in _registry()._spawning.get_all_handlers() if h.id == "reconcile-periodically"]
-    assert isinstance(timer, TimerHandler) and timer.interval == handlers.TIMER_SECONDS
+    timer = _timer(_registry(), "reconcile-periodically")
+    assert (timer.interval, timer.initial_delay) == (300.0, 60.0)
+    assert timer.when is None
+
+
+def test_the_command_line_sets_the_timers() -> None:
+    registry = _registry(timing(parse_args(["--resync-seconds", "5", "--scale-seconds", "2"])))
+    resync = _timer(registry, "reconcile-periodically")
+    assert (resync.interval, resync.initial_delay) == (5.0, 5.0)
+    assert _timer(registry, "scale-sockets").interval == 2.0
+    with pytest.raises(SystemExit):
+        parse_args(["--resync-seconds", "0"])
+
+
+def test_the_socket_scaler_runs_only_for_platforms_that_ask_for_it() -> None:
+    scaler = _timer(_registry(), "scale-sockets")
+    when: Any = scaler.when  # kopf calls it with the spec among other keywords
+    autoscaled = with_change(
+        REQUIRED,
+        "services.socket.autoscaling",
+        {"minReplicas": 2, "maxReplicas": 6, "targetConnectionsPerPod": 1000},
+    )
+    on_cpu = with_change(REQUIRED, "services.socket.autoscaling", {"minReplicas": 2, "maxReplicas": 6})
+    assert when(spec=autoscaled)
+    assert not when(spec=on_cpu)
+    assert not when(spec=REQUIRED)
+    assert not when(spec={"version": "not valid"})
 
 
 @pytest.mark.parametrize(("api_version", "kind"), [*PRUNABLE_KINDS, ("v1", "Secret")])

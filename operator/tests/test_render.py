@@ -53,15 +53,30 @@ def test_each_service_has_a_hardened_deployment_and_a_service(raw: dict[str, Any
         assert svc["spec"]["ports"][0]["port"] == 80 and svc["spec"]["ports"][0]["targetPort"] == "http"
 
 
-def test_autoscaled_deployments_leave_replicas_to_the_hpa() -> None:
+def test_autoscaled_deployments_leave_replicas_to_their_scaler() -> None:
     objs = _steady(FULL)
     deployments, hpas = _kind(objs, "Deployment"), _kind(objs, "HorizontalPodAutoscaler")
-    assert set(hpas) == {f"{NAME}-gateway", f"{NAME}-socket"}
+    # Socket scales on open connections, by the operator: an HPA on it as well would fight it.
+    assert set(hpas) == {f"{NAME}-gateway"}
+    scaled = {f"{NAME}-gateway", f"{NAME}-socket"}
     for name, dep in deployments.items():
-        assert ("replicas" in dep["spec"]) == (name not in hpas), name
-    socket_metrics = hpas[f"{NAME}-socket"]["spec"]["metrics"]
-    assert [m["type"] for m in socket_metrics] == ["Resource", "Pods"]
+        assert ("replicas" in dep["spec"]) == (name not in scaled), name
+    assert [m["type"] for m in hpas[f"{NAME}-gateway"]["spec"]["metrics"]] == ["Resource"]
     assert deployments[f"{NAME}-consumer"]["spec"]["replicas"] == 4
+
+
+def test_socket_without_a_connection_target_gets_a_cpu_hpa() -> None:
+    spec = with_change(REQUIRED, "services.socket.autoscaling", {"minReplicas": 2, "maxReplicas": 5})
+    (hpa,) = _kind(_steady(spec), "HorizontalPodAutoscaler").values()
+    assert hpa["metadata"]["name"] == f"{NAME}-socket" and hpa["spec"]["maxReplicas"] == 5
+
+
+def test_the_migration_job_retries_as_the_spec_says() -> None:
+    for limit in (0, 3):
+        spec = with_change(REQUIRED, "migration.backoffLimit", limit)
+        fresh = RenderInput(parse_spec(spec), INST, None, migration=Release("1.4.0", "parley:1.4.0"))
+        (job,) = _kind(render_all(fresh).all, "Job").values()
+        assert job["spec"]["backoffLimit"] == limit
 
 
 def test_disruption_budgets_only_where_configured() -> None:

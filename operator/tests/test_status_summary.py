@@ -132,10 +132,9 @@ def test_an_s3_server_without_lifecycle_api_is_noted_without_degrading() -> None
     infra = READY_INFRA.model_copy(update={"bucket": "b", "bucket_lifecycle": BucketLifecycle.UNSUPPORTED})
     status = summarize({}, _obs(decide(NEW, NEW, JobState.ABSENT, "j"), _all(NEW), infra), T1)
     assert _cond(status, "BucketLifecycle") == ("False", "LifecycleUnsupported")
-    assert (
-        "storage service sweeps abandoned multipart uploads in b"
-        in find(status["conditions"], "BucketLifecycle")["message"]
-    )  # type: ignore[index]
+    lifecycle = find(status["conditions"], "BucketLifecycle")
+    assert lifecycle is not None
+    assert "storage service sweeps abandoned multipart uploads in b" in lifecycle["message"]
     assert _cond(status, "Degraded") == ("False", "AsExpected")
     assert _cond(status, "Ready") == ("True", "Ready")
     assert status["phase"] == "Running"

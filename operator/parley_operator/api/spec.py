@@ -129,8 +129,10 @@ class Autoscaling(SpecModel):
 
 class SocketAutoscaling(Autoscaling):
     target_connections_per_pod: int | None = Field(None, ge=1, le=1_000_000)
-    """Open WebSocket connections per pod to aim at (a Pods metric `parley_socket_open_connections`,
-    served by a custom metrics adapter); CPU is used as well."""
+    """Open WebSocket connections per pod to stay under. When set, the operator scales the socket
+    Deployment itself between minReplicas and maxReplicas, from the `parley_socket_open_connections`
+    gauge it reads on each socket pod's /metrics (through the apiserver's pod proxy); no
+    HorizontalPodAutoscaler is made for socket then, and the CPU target is not used."""
 
 
 class DisruptionBudget(SpecModel):
@@ -257,6 +259,14 @@ class SigningKeySpec(SpecModel):
     key: SecretKey = "signing-key.pem"
 
 
+class MigrationSpec(SpecModel):
+    """The schema migration Job (`parley migrate`) run before a new version's services roll out."""
+
+    backoff_limit: int = Field(3, ge=0, le=10)
+    """Failed attempts retried before the Job counts as failed and the rollout stops; 0 for
+    migrations that must not run twice."""
+
+
 def _shorter(first: str, second: str) -> bool:
     return parse_duration(first) < parse_duration(second)
 
@@ -351,6 +361,7 @@ class ChatPlatformSpec(SpecModel):
     image: ImageSpec = nested(ImageSpec)
     deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
     """Retain keeps topics, bucket and indices when the ChatPlatform is deleted; Delete removes them."""
+    migration: MigrationSpec = nested(MigrationSpec)
     services: Services = nested(Services)
     kafka: KafkaSpec
     postgres: PostgresSpec

@@ -79,6 +79,28 @@ class InfrastructureStatus(SpecModel):
     """Whether provisioning has run at all for this generation's spec."""
 
 
+class SocketScalingStatus(SpecModel):
+    """The operator's last look at the socket pods' open connections (autoscaling with
+    targetConnectionsPerPod)."""
+
+    replicas: int
+    """Replicas the socket Deployment was set to."""
+    recommended_replicas: int
+    """What the connections alone ask for (within the bounds), before the scale-down window."""
+    open_connections: int | None = None
+    """Open connections on the pods whose metrics were read; unset when none could be read."""
+    pods: int = 0
+    """Ready socket pods."""
+    pods_reporting: int = 0
+    """Ready socket pods whose metrics were read."""
+    target_connections_per_pod: int
+    reason: str
+    message: str = ""
+    last_check_time: str
+    last_scale_time: str | None = None
+    """When the operator last changed the replicas."""
+
+
 class ChatPlatformStatus(SpecModel):
     observed_generation: int | None = None
     phase: Phase | None = None
@@ -92,3 +114,5 @@ class ChatPlatformStatus(SpecModel):
     )
     services: dict[str, ServiceReplicas] = Field(default_factory=dict)
     infrastructure: InfrastructureStatus | None = None
+    socket_scaling: SocketScalingStatus | None = None
+    """Written by the socket scaler, on its own schedule, not by the reconcile pass."""

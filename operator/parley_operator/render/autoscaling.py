@@ -7,7 +7,10 @@ from typing import Any
 from parley_operator.api.spec import SocketAutoscaling
 from parley_operator.render.context import RenderInput, meta
 
-CONNECTIONS_METRIC = "parley_socket_open_connections"
+
+def operator_scaled(scaling: object) -> bool:
+    """The socket service scaled by the operator on open connections (parley_operator.scaling)."""
+    return isinstance(scaling, SocketAutoscaling) and scaling.target_connections_per_pod is not None
 
 
 def render_autoscalers(inp: RenderInput) -> list[dict[str, Any]]:
@@ -15,7 +18,8 @@ def render_autoscalers(inp: RenderInput) -> list[dict[str, Any]]:
     objs: list[dict[str, Any]] = []
     for name, svc in inp.spec.services.by_name().items():
         scaling = svc.autoscaling
-        if scaling is None:
+        # Two scalers on one Deployment fight: the operator's own scaling replaces the HPA.
+        if scaling is None or operator_scaled(scaling):
             continue
         metrics: list[dict[str, Any]] = [
             {
@@ -29,19 +33,6 @@ def render_autoscalers(inp: RenderInput) -> list[dict[str, Any]]:
                 },
             }
         ]
-        if isinstance(scaling, SocketAutoscaling) and scaling.target_connections_per_pod is not None:
-            metrics.append(
-                {
-                    "type": "Pods",
-                    "pods": {
-                        "metric": {"name": CONNECTIONS_METRIC},
-                        "target": {
-                            "type": "AverageValue",
-                            "averageValue": str(scaling.target_connections_per_pod),
-                        },
-                    },
-                }
-            )
         objs.append(
             {
                 "apiVersion": "autoscaling/v2",

@@ -58,7 +58,7 @@ def render_migration_job(inp: RenderInput) -> list[dict[str, Any]]:
                 "annotations": {VERSION_ANNOTATION: release.version},
             },
             "spec": {
-                "backoffLimit": 3,
+                "backoffLimit": spec.migration.backoff_limit,
                 "activeDeadlineSeconds": 1800,
                 "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
             },
