@@ -60,7 +60,10 @@ def timing(args: argparse.Namespace) -> handlers.Timing:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if not args.verbose:
         # One line per handled event of every child and per search request drowns what matters.
         for noisy in ("kopf.objects", "opensearch", "aiokafka"):

@@ -164,6 +164,9 @@ def _scales_sockets(spec: kopf.Spec, **_: Any) -> bool:
 def register(registry: kopf.OperatorRegistry, timing: Timing) -> kopf.OperatorRegistry:
     """Every handler of the operator, in `registry`."""
     kopf.on.startup(registry=registry)(startup)
+    # kopf adds this fallback only to its default registry: the same credentials as `Kube`
+    # (in-cluster service account, else KUBECONFIG).
+    kopf.on.login(registry=registry)(kopf.login_via_client)
     for cause, on in (("create", kopf.on.create), ("update", kopf.on.update), ("resume", kopf.on.resume)):
         on(GROUP, VERSION, PLURAL, id=f"reconcile-on-{cause}", registry=registry)(reconcile_handler)
     kopf.timer(

@@ -143,3 +143,9 @@ def test_module_entry_point_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "--namespace" in result.stdout
+
+
+def test_the_operator_logs_in_the_way_its_client_does() -> None:
+    """A registry of our own gets no login handler from kopf: without one kopf has no credentials."""
+    activities = {str(h.id): h.fn for h in _registry()._activities.get_all_handlers()}
+    assert activities["login_via_client"] is kopf.login_via_client

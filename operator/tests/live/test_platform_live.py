@@ -1,0 +1,204 @@
+"""A ChatPlatform applied to the dev cluster: the operator (a separate process) builds every child,
+the topics, the bucket and the index on the real servers, and keeps them as the spec says."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kubernetes
+import pytest
+from chatplatform_specs import BAD_SPECS
+from parley.testing.chatplatforms import (
+    Platforms,
+    alias_indices,
+    bucket_exists,
+    condition,
+    index_template_exists,
+    platform_spec,
+    topic_partitions,
+    wait_for,
+)
+from parley.testing.operator_process import OperatorProcess
+from parley_operator.api.spec import SERVICE_NAMES, parse_spec
+from parley_operator.names import Installation
+from parley_operator.render import RenderInput, render_all
+
+pytestmark = pytest.mark.kube
+
+NAME = "acme"
+REPLICAS = {"gateway": 2, "api": 3}
+
+
+def _dynamic(api: Any) -> Any:
+    dynamic: Any = kubernetes.dynamic.DynamicClient
+    return dynamic(api)
+
+
+def live_object(api: Any, obj: dict[str, Any]) -> dict[str, Any] | None:
+    client = _dynamic(api)
+    resource = client.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+    try:
+        found = client.get(resource, name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"])
+    except kubernetes.dynamic.exceptions.NotFoundError:
+        return None
+    return dict(found.to_dict())
+
+
+def spec_with_replicas(infra: dict[str, Any]) -> dict[str, Any]:
+    spec = platform_spec(infra["kafka_bootstrap"])
+    for service, replicas in REPLICAS.items():
+        spec["services"][service]["replicas"] = replicas
+    return spec
+
+
+def test_a_platform_comes_up_with_every_child_and_external_resource(
+    operator: OperatorProcess, platforms: Platforms, namespace: str, infra: dict[str, Any], k8s_api: Any
+) -> None:
+    spec = spec_with_replicas(infra)
+    created = platforms.create(namespace, NAME, spec)
+    ready = platforms.wait_ready(namespace, NAME)
+    status = ready["status"]
+
+    assert status["phase"] == "Running" and status["version"] == "1.0.0"
+    assert condition(ready, "Degraded")["status"] == "False"
+    assert condition(ready, "InfrastructureReady")["reason"] == "Provisioned"
+    # The dev stack's S3 server (versitygw) has no lifecycle API: noted, yet Ready.
+    assert (condition(ready, "BucketLifecycle")["status"], condition(ready, "BucketLifecycle")["reason"]) == (
+        "False",
+        "LifecycleUnsupported",
+    )
+    for service in SERVICE_NAMES:
+        want = REPLICAS.get(service, 1)
+        assert status["services"][service] == {
+            "desiredReplicas": want,
+            "readyReplicas": want,
+            "updatedReplicas": want,
+        }, service
+
+    # Every child the renderer makes exists, controlled by the platform.
+    inst = Installation(namespace, NAME)
+    expected = render_all(RenderInput.steady(parse_spec(spec), inst))
+    uid = created["metadata"]["uid"]
+    # The generated signing key is created once (the steady rendering does not hold it).
+    signing_key = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": inst.signing_key_secret}}
+    children = [
+        *expected.apply,
+        {**signing_key, "metadata": {**signing_key["metadata"], "namespace": namespace}},
+    ]
+    assert {o["kind"] for o in children} >= {
+        "ServiceAccount",
+        "ConfigMap",
+        "Service",
+        "Deployment",
+        "NetworkPolicy",
+        "Secret",
+    }
+    for child in children:
+        found = live_object(k8s_api, child)
+        assert found is not None, f"{child['kind']}/{child['metadata']['name']} missing"
+        refs = found["metadata"].get("ownerReferences") or []
+        assert [(r["kind"], r["name"], r["uid"], r["controller"]) for r in refs] == [
+            ("ChatPlatform", NAME, uid, True)
+        ], child["metadata"]["name"]
+    apps: Any = kubernetes.client.AppsV1Api(k8s_api)
+    for service in SERVICE_NAMES:
+        deployment = apps.read_namespaced_deployment(inst.service(service), namespace)
+        assert deployment.status.ready_replicas == REPLICAS.get(service, 1)
+    # The migration Job of the first install ran and, its work done, was removed.
+    batch: Any = kubernetes.client.BatchV1Api(k8s_api)
+    assert batch.list_namespaced_job(namespace).items == []
+
+    topics = asyncio.run(topic_partitions(infra["kafka_bootstrap"], f"{inst.prefix}."))
+    assert topics == {
+        f"{inst.prefix}.{suffix}.v1": 1
+        for suffix in ("commands", "events", "connections", "presence", "notifications", "notifications.dlq")
+    }
+    assert status["infrastructure"]["bucket"] == inst.default_bucket
+    assert asyncio.run(bucket_exists(infra["s3"], inst.default_bucket))
+    assert asyncio.run(alias_indices(infra["opensearch_url"], inst.messages_alias)) == [
+        inst.messages_index(1)
+    ]
+    assert asyncio.run(index_template_exists(infra["opensearch_url"], inst.messages_template))
+
+
+@pytest.mark.parametrize(("title", "spec", "message"), BAD_SPECS, ids=[b[0] for b in BAD_SPECS])
+def test_a_spec_the_schema_refuses_is_rejected_with_its_message(
+    chatplatform_crd: None,
+    platforms: Platforms,
+    k8s_namespace: str,
+    title: str,
+    spec: dict[str, Any],
+    message: str,
+) -> None:
+    with pytest.raises(kubernetes.client.ApiException) as refused:
+        platforms.create(k8s_namespace, "refused", spec)
+    assert refused.value.status == 422, title
+    assert message in str(refused.value.body), title
+    assert platforms.get(k8s_namespace, "refused") is None
+
+
+def test_scaling_a_service_follows_the_spec(
+    operator: OperatorProcess, platforms: Platforms, namespace: str, infra: dict[str, Any]
+) -> None:
+    platforms.create(namespace, NAME, platform_spec(infra["kafka_bootstrap"]))
+    platforms.wait_ready(namespace, NAME)
+    platforms.patch_spec(namespace, NAME, {"services": {"consumer": {"replicas": 4}}})
+    ready = platforms.wait_ready(namespace, NAME)
+    assert ready["status"]["services"]["consumer"]["readyReplicas"] == 4
+    platforms.patch_spec(namespace, NAME, {"services": {"consumer": {"replicas": 2}}})
+    ready = platforms.wait_ready(namespace, NAME)
+    assert ready["status"]["services"]["consumer"] == {
+        "desiredReplicas": 2,
+        "readyReplicas": 2,
+        "updatedReplicas": 2,
+    }
+
+
+def test_a_deleted_deployment_and_an_edited_service_are_repaired(
+    operator: OperatorProcess, platforms: Platforms, namespace: str, infra: dict[str, Any], k8s_api: Any
+) -> None:
+    platforms.create(namespace, NAME, platform_spec(infra["kafka_bootstrap"]))
+    platforms.wait_ready(namespace, NAME)
+    inst = Installation(namespace, NAME)
+    apps: Any = kubernetes.client.AppsV1Api(k8s_api)
+    core: Any = kubernetes.client.CoreV1Api(k8s_api)
+
+    old_uid = apps.read_namespaced_deployment(inst.service("search"), namespace).metadata.uid
+    apps.delete_namespaced_deployment(inst.service("search"), namespace)
+
+    def recreated() -> bool:
+        try:
+            dep = apps.read_namespaced_deployment(inst.service("search"), namespace)
+        except kubernetes.client.ApiException:
+            return False
+        return bool(dep.metadata.uid != old_uid and dep.status.ready_replicas == 1)
+
+    wait_for(recreated, 30, "the deleted Deployment to be recreated and ready")
+
+    # A hand edit of fields the operator owns: another port, a selector that matches nothing.
+    service = inst.service("api")
+    core.patch_namespaced_service(
+        service,
+        namespace,
+        [
+            {"op": "replace", "path": "/spec/ports/0/port", "value": 8080},
+            {"op": "replace", "path": "/spec/selector", "value": {"x": "y"}},
+        ],
+        _content_type="application/json-patch+json",
+    )
+
+    def repaired() -> bool:
+        try:
+            spec = core.read_namespaced_service(service, namespace).spec
+        except kubernetes.client.ApiException as error:
+            if error.status == 404:  # recreated: the edit left a port list apply cannot merge
+                return False
+            raise
+        return bool(
+            [(p.port, p.target_port) for p in spec.ports] == [(80, "http")]
+            and spec.selector == inst.selector("api")
+        )
+
+    wait_for(repaired, 30, "the edited Service to be repaired")
+    assert platforms.wait_ready(namespace, NAME)["status"]["phase"] == "Running"
