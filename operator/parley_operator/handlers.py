@@ -66,6 +66,9 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP, key="last-spec")
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = 4
+    # A platform deleted while one of its timers runs a pass keeps its finalizer until the timer
+    # has exited; kopf looks again only after this long (60s by default, which held deletions).
+    settings.background.cancellation_polling = 1.0
 
 
 def startup(settings: kopf.OperatorSettings, **_: Any) -> None:

@@ -102,6 +102,8 @@ def test_kopf_keeps_its_bookkeeping_in_our_annotations() -> None:
     assert isinstance(settings.persistence.progress_storage, kopf.AnnotationsProgressStorage)
     assert settings.persistence.progress_storage.prefix == "parley.dev"
     assert isinstance(settings.persistence.diffbase_storage, kopf.AnnotationsDiffBaseStorage)
+    # Found live: a deletion during a timer's pass waited for kopf's next 60s look.
+    assert settings.background.cancellation_polling <= 1.0
 
 
 def test_a_child_names_its_platform_through_the_controller_reference() -> None:

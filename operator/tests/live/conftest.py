@@ -21,6 +21,7 @@ from parley.testing.chatplatforms import (
 )
 from parley.testing.operator_process import OperatorProcess
 
+FINALIZE_SECONDS = 30
 RUN_PREFIX = f"oplive-{uuid.uuid4().hex[:6]}-"
 """Namespaces of this run: the operator watches `<prefix>*`, so a developer's platforms and other
 runs' are none of its business."""
@@ -87,9 +88,11 @@ class Namespaces:
         create_infra_secrets(self.api, name, self.infra["s3"], self.infra["opensearch_url"])
         return name
 
-    def clean(self, platforms: Platforms, operator: OperatorProcess) -> None:
+    def clean(self, platforms: Platforms) -> list[str]:
+        """Removes everything; returns the platforms the operator failed to finalize in time."""
+        stuck: list[str] = []
         for namespace in self.made:
-            self._delete_platforms(namespace, platforms, operator)
+            stuck += self._delete_platforms(namespace, platforms)
             asyncio.run(
                 remove_external_resources(
                     namespace,
@@ -99,18 +102,22 @@ class Namespaces:
                 )
             )
             self.core.delete_namespace(namespace, propagation_policy="Background")
+        return stuck
 
     @staticmethod
-    def _delete_platforms(namespace: str, platforms: Platforms, operator: OperatorProcess) -> None:
+    def _delete_platforms(namespace: str, platforms: Platforms) -> list[str]:
         names = [p["metadata"]["name"] for p in platforms.list(namespace)]
         for name in names:
             platforms.delete(namespace, name)
+        stuck = []
         for name in names:
             try:
                 # The operator finalizes (Delete policy: removes topics, bucket and index).
-                platforms.wait_gone(namespace, name, timeout=30 if operator.process else 0)
+                platforms.wait_gone(namespace, name, timeout=FINALIZE_SECONDS)
             except TimedOut:
+                stuck.append(f"{namespace}/{name}")
                 platforms.remove_finalizers(namespace, name)
+        return stuck
 
 
 @pytest.fixture
@@ -123,7 +130,11 @@ def namespaces(
     finally:
         if operator.process is None:  # a test that killed it and failed before starting it again
             operator.start()
-        made.clean(platforms, operator)
+        stuck = made.clean(platforms)
+    # After the cleaning, so that a failure here leaves nothing behind either.
+    assert not stuck, (
+        f"the operator did not finalize {stuck} within {FINALIZE_SECONDS}s; see {operator.log_path}"
+    )
 
 
 @pytest.fixture

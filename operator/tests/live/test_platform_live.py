@@ -81,11 +81,12 @@ def test_a_platform_comes_up_with_every_child_and_external_resource(
     expected = render_all(RenderInput.steady(parse_spec(spec), inst))
     uid = created["metadata"]["uid"]
     # The generated signing key is created once (the steady rendering does not hold it).
-    signing_key = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": inst.signing_key_secret}}
-    children = [
-        *expected.apply,
-        {**signing_key, "metadata": {**signing_key["metadata"], "namespace": namespace}},
-    ]
+    signing_key = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": inst.signing_key_secret, "namespace": namespace},
+    }
+    children = [*expected.apply, signing_key]
     assert {o["kind"] for o in children} >= {
         "ServiceAccount",
         "ConfigMap",

@@ -117,20 +117,49 @@ def platform_spec(kafka_bootstrap: str, version: str = "1.0.0", **overrides: Any
     return spec
 
 
+def pruned_fields(sent: Mapping[str, Any], stored: Mapping[str, Any], path: str = "spec") -> list[str]:
+    """Fields of `sent` missing from `stored`: what a CRD schema that does not know them pruned."""
+    missing = []
+    for key, value in sent.items():
+        if key not in stored:
+            missing.append(f"{path}.{key}")
+        elif isinstance(value, Mapping) and isinstance(stored[key], Mapping):
+            missing += pruned_fields(value, stored[key], f"{path}.{key}")
+    return missing
+
+
 class Platforms:
-    """ChatPlatform objects through the apiserver (as a user with kubectl would change them)."""
+    """ChatPlatform objects through the apiserver (as a user with kubectl would change them).
+
+    The CRD is cluster-wide, and others testing against the same cluster may apply an older one
+    at any time; its schema would silently prune the fields it lacks. So the CRD is applied again
+    just before each create, and a stored spec missing a sent field fails loudly.
+    """
 
     def __init__(self, api: Any) -> None:
+        self.api = api
         self.objects: Any = kubernetes.client.CustomObjectsApi(api)
 
     def create(self, namespace: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+        install_crd(self.api)
         body = {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "ChatPlatform",
             "metadata": {"name": name},
             "spec": dict(spec),
         }
-        return dict(self.objects.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body))
+        created = dict(self.objects.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body))
+        self._check_stored(spec, created)
+        return created
+
+    @staticmethod
+    def _check_stored(sent: Mapping[str, Any], stored: Mapping[str, Any]) -> None:
+        pruned = pruned_fields(sent, stored.get("spec") or {})
+        if pruned:
+            raise AssertionError(
+                f"the apiserver dropped {pruned}: the served ChatPlatform CRD is not this checkout's "
+                "(someone applied another version meanwhile)"
+            )
 
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -148,11 +177,14 @@ class Platforms:
 
     def patch_spec(self, namespace: str, name: str, spec_patch: Mapping[str, Any]) -> dict[str, Any]:
         """A JSON merge patch of the spec; returns the object with its new generation."""
-        return dict(
+        install_crd(self.api)
+        patched = dict(
             self.objects.patch_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, name, {"spec": dict(spec_patch)}
             )
         )
+        self._check_stored(spec_patch, patched)
+        return patched
 
     def delete(self, namespace: str, name: str) -> None:
         try:
@@ -199,6 +231,18 @@ class Platforms:
     def wait_ready(self, namespace: str, name: str, timeout: float = 60) -> dict[str, Any]:
         """Ready for the current generation (observedGeneration caught up)."""
         return self.wait(namespace, name, is_current_and_ready, "Ready for its generation", timeout)
+
+    def wait_running(self, namespace: str, name: str, version: str, timeout: float = 60) -> dict[str, Any]:
+        """Ready, rolled out to `version` (Ready alone holds while the old version still serves)."""
+
+        def running(platform: dict[str, Any]) -> bool:
+            status = platform.get("status") or {}
+            return is_current_and_ready(platform) and (status.get("phase"), status.get("version")) == (
+                "Running",
+                version,
+            )
+
+        return self.wait(namespace, name, running, f"Running {version}", timeout)
 
     def wait_gone(self, namespace: str, name: str, timeout: float = 60) -> None:
         wait_for(lambda: self.get(namespace, name) is None, timeout, f"ChatPlatform {namespace}/{name} gone")

@@ -59,6 +59,7 @@ class OperatorProcess:
             str(self.resync_seconds),
             "--scale-seconds",
             str(self.scale_seconds),
+            *(["--verbose"] if os.environ.get("PARLEY_OPERATOR_VERBOSE") else []),
         ]
 
     def start(self) -> None:

@@ -1,0 +1,130 @@
+"""Topics, bucket and index on the real Kafka, S3 server and OpenSearch: grown, a shrink refused,
+two installations kept apart, removed on delete only when the deletion policy says so."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+import kubernetes
+import pytest
+from parley.testing import s3
+from parley.testing.chatplatforms import (
+    Platforms,
+    alias_indices,
+    bucket_exists,
+    condition,
+    index_template_exists,
+    is_current,
+    platform_spec,
+    topic_partitions,
+    wait_for,
+)
+from parley.testing.operator_process import OperatorProcess
+from parley_operator.names import Installation
+
+pytestmark = pytest.mark.kube
+
+NAME = "chat"
+
+
+def partitions(infra: dict[str, Any], inst: Installation) -> dict[str, int]:
+    return asyncio.run(topic_partitions(infra["kafka_bootstrap"], f"{inst.prefix}."))
+
+
+def externals(infra: dict[str, Any], inst: Installation) -> dict[str, Any]:
+    """What of the installation exists outside the cluster."""
+    return {
+        "topics": sorted(partitions(infra, inst)),
+        "bucket": asyncio.run(bucket_exists(infra["s3"], inst.default_bucket)),
+        "index": asyncio.run(alias_indices(infra["opensearch_url"], inst.messages_alias)),
+        "template": asyncio.run(index_template_exists(infra["opensearch_url"], inst.messages_template)),
+    }
+
+
+GONE = {"topics": [], "bucket": False, "index": [], "template": False}
+
+
+def present(inst: Installation) -> dict[str, Any]:
+    suffixes = ("commands", "connections", "events", "notifications", "notifications.dlq", "presence")
+    return {
+        "topics": sorted(f"{inst.prefix}.{s}.v1" for s in suffixes),
+        "bucket": True,
+        "index": [inst.messages_index(1)],
+        "template": True,
+    }
+
+
+def test_a_topic_grows_and_a_shrink_is_refused_and_reported(
+    operator: OperatorProcess, platforms: Platforms, namespace: str, infra: dict[str, Any]
+) -> None:
+    inst = Installation(namespace, NAME)
+    events = inst.topic("events")
+    platforms.create(namespace, NAME, platform_spec(infra["kafka_bootstrap"]))
+    platforms.wait_ready(namespace, NAME)
+    assert partitions(infra, inst)[events] == 1
+
+    platforms.patch_spec(namespace, NAME, {"kafka": {"topics": {"events": {"partitions": 3}}}})
+    wait_for(lambda: partitions(infra, inst)[events] == 3, 30, f"{events} to have 3 partitions")
+    grown = platforms.wait_ready(namespace, NAME)
+    assert condition(grown, "Degraded")["status"] == "False"
+
+    platforms.patch_spec(namespace, NAME, {"kafka": {"topics": {"events": {"partitions": 2}}}})
+    refused = platforms.wait(
+        namespace,
+        NAME,
+        lambda p: is_current(p) and condition(p, "Degraded").get("reason") == "PartitionShrinkRefused",
+        "the refused shrink to be reported",
+    )
+    message = condition(refused, "Degraded")["message"]
+    assert f"topic {events} has 3 partitions, the spec asks for 2" in message
+    # Declined, yet nothing is broken: the platform serves, the topic keeps its partitions.
+    assert condition(refused, "Ready")["status"] == "True"
+    assert partitions(infra, inst)[events] == 3
+    others = {topic: n for topic, n in partitions(infra, inst).items() if topic != events}
+    assert set(others.values()) == {1}
+
+
+def test_two_installations_stay_apart_and_delete_removes_only_its_own(
+    operator: OperatorProcess, platforms: Platforms, namespaces: Any, infra: dict[str, Any], k8s_api: Any
+) -> None:
+    first, second = namespaces.new(), namespaces.new()
+    for namespace in (first, second):
+        platforms.create(namespace, NAME, platform_spec(infra["kafka_bootstrap"], deletionPolicy="Delete"))
+    for namespace in (first, second):
+        platforms.wait_ready(namespace, NAME)
+    one, two = Installation(first, NAME), Installation(second, NAME)
+    assert externals(infra, one) == present(one) and externals(infra, two) == present(two)
+    assert not set(present(one)["topics"]) & set(present(two)["topics"])
+    assert one.default_bucket != two.default_bucket
+
+    # An object in the bucket: Delete empties it first (S3 removes only empty buckets).
+    client = s3.minio_client(infra["s3"])
+
+    async def put() -> None:
+        async with client:
+            await client.put_object(one.default_bucket, "attachments/a.txt", io.BytesIO(b"hello"), 5)
+
+    asyncio.run(put())
+    platforms.delete(first, NAME)
+    platforms.wait_gone(first, NAME, timeout=60)
+    assert externals(infra, one) == GONE
+    assert externals(infra, two) == present(two)
+    assert platforms.wait_ready(second, NAME)["status"]["phase"] == "Running"
+    # The children went with their owner (the garbage collector follows the owner references).
+    apps: Any = kubernetes.client.AppsV1Api(k8s_api)
+    wait_for(lambda: not apps.list_namespaced_deployment(first).items, 30, "the Deployments to be collected")
+    assert len(apps.list_namespaced_deployment(second).items) == 9
+
+
+def test_delete_with_retain_keeps_topics_bucket_and_index(
+    operator: OperatorProcess, platforms: Platforms, namespace: str, infra: dict[str, Any]
+) -> None:
+    inst = Installation(namespace, NAME)
+    platforms.create(namespace, NAME, platform_spec(infra["kafka_bootstrap"], deletionPolicy="Retain"))
+    platforms.wait_ready(namespace, NAME)
+    platforms.delete(namespace, NAME)
+    platforms.wait_gone(namespace, NAME, timeout=60)
+    # Kept for a later installation, or for someone to remove by hand (the fixture does).
+    assert externals(infra, inst) == present(inst)
