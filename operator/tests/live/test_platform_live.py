@@ -106,9 +106,10 @@ def test_a_platform_comes_up_with_every_child_and_external_resource(
     for service in SERVICE_NAMES:
         deployment = apps.read_namespaced_deployment(inst.service(service), namespace)
         assert deployment.status.ready_replicas == REPLICAS.get(service, 1)
-    # The migration Job of the first install ran and, its work done, was removed.
+    # The migration Job of the first install ran and, its work done, is removed (by the pass after
+    # the one that saw the rollout finish).
     batch: Any = kubernetes.client.BatchV1Api(k8s_api)
-    assert batch.list_namespaced_job(namespace).items == []
+    wait_for(lambda: batch.list_namespaced_job(namespace).items == [], 30, "the finished Job removed")
 
     topics = asyncio.run(topic_partitions(infra["kafka_bootstrap"], f"{inst.prefix}."))
     assert topics == {

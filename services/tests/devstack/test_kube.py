@@ -243,3 +243,9 @@ def test_jobs_finish_and_fail_by_image_tag(k8s_api: Any, k8s_namespace: str) -> 
     (failed_pod,) = core.list_namespaced_pod(k8s_namespace, label_selector="job-name=breaks").items
     assert failed_pod.status.phase == "Failed"
     assert failed_pod.status.container_statuses[0].state.terminated.exit_code == 1
+
+
+def test_fake_nodes_hold_hundreds_of_pods(k8s_api: Any, kube_server: dict[str, dict[str, str]]) -> None:
+    core = kubernetes.client.CoreV1Api(k8s_api)
+    for name in kube_server["kwok"]["nodes"].split(","):
+        assert int(core.read_node(name).status.allocatable["pods"]) >= 1000
