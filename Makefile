@@ -32,6 +32,10 @@ lint:
 
 typecheck:
 	$(VENV)/mypy
+	$(VENV)/mypy bench
+	# Test directories are no packages: each directory is checked on its own (two conftest modules).
+	MYPYPATH=operator/tests $(VENV)/mypy operator/tests/*.py
+	MYPYPATH=operator/tests:operator/tests/live $(VENV)/mypy operator/tests/live/*.py
 
 imports:
 	$(VENV)/lint-imports
