@@ -1,0 +1,361 @@
+"""ChatPlatform spec (parley.dev/v1alpha1): the one source of the CRD schema and of the handlers' parsing.
+
+Docstrings of fields become the CRD's descriptions (`kubectl explain chatplatform.spec...`).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, WithJsonSchema
+
+from parley_operator.api.durations import DURATION_PATTERN, parse_duration
+from parley_operator.api.rules import Rule, SpecModel, field_rule, nested, regex_rule
+
+SERVICE_NAMES = (
+    "gateway",
+    "auth",
+    "api",
+    "socket",
+    "consumer",
+    "presence",
+    "storage",
+    "notification",
+    "search",
+)
+
+# RFC 1123 subdomain (Secret names) and Secret data keys, as the apiserver checks them.
+DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SECRET_KEY = "^[-._a-zA-Z0-9]+$"
+
+SecretName = Annotated[
+    str,
+    Field(min_length=1, max_length=253),
+    *field_rule(regex_rule(DNS_SUBDOMAIN, "must be a Secret name: lowercase letters, digits, '-' and '.'")),
+]
+SecretKey = Annotated[
+    str,
+    Field(min_length=1, max_length=253),
+    *field_rule(regex_rule(SECRET_KEY, "must be a Secret key: letters, digits, '-', '_' and '.'")),
+]
+Duration = Annotated[
+    str,
+    Field(max_length=32),
+    *field_rule(regex_rule(DURATION_PATTERN, "must be a duration such as 15m, 1h30m or 720h")),
+]
+QUANTITY_PATTERN = "^[0-9]+([.][0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
+
+
+def _quantity(value: int | str) -> int | str:
+    if (isinstance(value, int) and value < 0) or (
+        isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value)
+    ):
+        raise ValueError(f"not a resource quantity such as 250m, 128Mi or 2: {value!r}")
+    return value
+
+
+Quantity = Annotated[
+    int | str,
+    AfterValidator(_quantity),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": QUANTITY_PATTERN},
+            ],
+            "x-kubernetes-int-or-string": True,
+        }
+    ),
+]
+
+
+class DeletionPolicy(StrEnum):
+    RETAIN = "Retain"
+    DELETE = "Delete"
+
+
+class PullPolicy(StrEnum):
+    ALWAYS = "Always"
+    IF_NOT_PRESENT = "IfNotPresent"
+    NEVER = "Never"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class ImageSpec(SpecModel):
+    repository: str = Field("parley", min_length=1, max_length=255)
+    """Image repository of the Parley services (one image runs every service)."""
+    tag: str | None = Field(None, max_length=128, pattern="^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+    """Image tag; defaults to spec.version."""
+    pull_policy: PullPolicy = PullPolicy.IF_NOT_PRESENT
+    pull_secrets: list[Annotated[str, Field(max_length=253)]] = Field(default_factory=list, max_length=16)
+    """Names of image pull Secrets in the platform's namespace."""
+
+
+class Resources(SpecModel):
+    """Container resources, as in a Pod spec."""
+
+    requests: dict[str, Quantity] = Field(default_factory=dict)
+    limits: dict[str, Quantity] = Field(default_factory=dict)
+
+
+class Autoscaling(SpecModel):
+    """A HorizontalPodAutoscaler for the service; spec replicas are then left to it."""
+
+    rules = (
+        Rule(
+            "self.minReplicas <= self.maxReplicas",
+            "autoscaling.minReplicas must not exceed autoscaling.maxReplicas",
+            lambda s: s.min_replicas <= s.max_replicas,
+        ),
+    )
+    min_replicas: int = Field(2, ge=1, le=1000)
+    max_replicas: int = Field(ge=1, le=1000)
+    target_cpu_utilization_percentage: int = Field(75, ge=1, le=1000, alias="targetCPUUtilizationPercentage")
+    """Average CPU use, in percent of the requested CPU, that the autoscaler aims at."""
+
+
+class SocketAutoscaling(Autoscaling):
+    target_connections_per_pod: int | None = Field(None, ge=1, le=1_000_000)
+    """Open WebSocket connections per pod to aim at (a Pods metric `parley_socket_open_connections`,
+    served by a custom metrics adapter); CPU is used as well."""
+
+
+class DisruptionBudget(SpecModel):
+    """A PodDisruptionBudget for the service."""
+
+    max_unavailable: int = Field(1, ge=1, le=1000)
+    """Pods that voluntary disruptions (node drains) may take down at once."""
+
+
+def _default_resources() -> Resources:
+    return Resources(requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "512Mi"})
+
+
+class ServiceSpec(SpecModel):
+    replicas: int = Field(2, ge=0, le=1000)
+    """Replicas when no autoscaling is configured."""
+    resources: Resources = Field(
+        default_factory=_default_resources,
+        json_schema_extra={
+            "default": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+        },
+    )
+    autoscaling: Autoscaling | None = None
+    pod_disruption_budget: DisruptionBudget | None = None
+
+
+class SocketServiceSpec(ServiceSpec):
+    autoscaling: SocketAutoscaling | None = None
+
+
+class Services(SpecModel):
+    """Per-service settings; every service runs from the same image as `parley serve <service>`."""
+
+    gateway: ServiceSpec = nested(ServiceSpec)
+    auth: ServiceSpec = nested(ServiceSpec)
+    api: ServiceSpec = nested(ServiceSpec)
+    socket: SocketServiceSpec = nested(SocketServiceSpec)
+    consumer: ServiceSpec = nested(ServiceSpec)
+    presence: ServiceSpec = nested(ServiceSpec)
+    storage: ServiceSpec = nested(ServiceSpec)
+    notification: ServiceSpec = nested(ServiceSpec)
+    search: ServiceSpec = nested(ServiceSpec)
+
+    def by_name(self) -> dict[str, ServiceSpec]:
+        return {name: getattr(self, name) for name in SERVICE_NAMES}
+
+
+class TopicSpec(SpecModel):
+    partitions: int = Field(6, ge=1, le=10_000)
+    """Partitions; they can grow, never shrink (a smaller number is reported, not applied)."""
+    replication_factor: Annotated[
+        int,
+        Field(ge=1, le=32),
+        Field(
+            json_schema_extra={
+                "x-kubernetes-validations": [
+                    Rule("self == oldSelf", "replicationFactor cannot change once the topic exists").schema()
+                ]
+            }
+        ),
+    ] = 3
+    retention_hours: int | None = Field(None, ge=1, le=87_600)
+    """retention.ms of the topic; the broker's default when unset."""
+
+
+class Topics(SpecModel):
+    """Topic sizing; names are `<namespace>.<platform>.<topic>.v1`."""
+
+    commands: TopicSpec = nested(TopicSpec, partitions=12)
+    events: TopicSpec = nested(TopicSpec, partitions=12)
+    connections: TopicSpec = nested(TopicSpec, partitions=6)
+    presence: TopicSpec = nested(TopicSpec, partitions=6)
+    notifications: TopicSpec = nested(TopicSpec, partitions=6)
+    notifications_dlq: TopicSpec = nested(TopicSpec, partitions=1)
+
+
+class KafkaSpec(SpecModel):
+    bootstrap_servers: str = Field(
+        min_length=1, max_length=1024, pattern="^[^,:]+:[0-9]{1,5}(,[^,:]+:[0-9]{1,5})*$"
+    )
+    """Comma-separated host:port list of the Kafka brokers."""
+    topics: Topics = nested(Topics)
+
+
+class PostgresSpec(SpecModel):
+    secret_name: SecretName
+    """Secret holding the PostgreSQL DSN."""
+    dsn_key: SecretKey = "dsn"
+
+
+class RedisSpec(SpecModel):
+    secret_name: SecretName
+    """Secret holding the Redis URL."""
+    url_key: SecretKey = "url"
+
+
+class S3Spec(SpecModel):
+    secret_name: SecretName
+    """Secret holding the S3 endpoint URL and credentials."""
+    endpoint_key: SecretKey = "endpoint"
+    access_key_key: SecretKey = "accessKey"
+    secret_key_key: SecretKey = "secretKey"
+    region: str = Field("us-east-1", min_length=1, max_length=64)
+    bucket: str | None = Field(
+        None, min_length=3, max_length=63, pattern="^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+    )
+    """Bucket name; defaults to `parley-<namespace>-<platform>`."""
+    abort_incomplete_uploads_after_days: int = Field(1, ge=1, le=365)
+    """Lifecycle rule: multipart uploads left unfinished this long are aborted."""
+
+
+class OpenSearchSpec(SpecModel):
+    secret_name: SecretName
+    """Secret holding the OpenSearch URL (credentials, if any, in the URL)."""
+    url_key: SecretKey = "url"
+    number_of_shards: int = Field(1, ge=1, le=1024)
+    number_of_replicas: int = Field(1, ge=0, le=16)
+
+
+class SigningKeySpec(SpecModel):
+    secret_name: SecretName | None = None
+    """Secret holding the RS256 private key (PEM); when unset the operator generates
+    `<platform>-signing-key` once and never overwrites it."""
+    key: SecretKey = "signing-key.pem"
+
+
+def _shorter(first: str, second: str) -> bool:
+    return parse_duration(first) < parse_duration(second)
+
+
+class AuthSpec(SpecModel):
+    rules = (
+        Rule(
+            "duration(self.accessTokenLifetime) < duration(self.refreshTokenLifetime)",
+            "auth.accessTokenLifetime must be shorter than auth.refreshTokenLifetime",
+            lambda s: _shorter(s.access_token_lifetime, s.refresh_token_lifetime),
+        ),
+    )
+    access_token_lifetime: Duration = "15m"
+    refresh_token_lifetime: Duration = "720h"
+    signing_key: SigningKeySpec = nested(SigningKeySpec)
+
+
+class SmtpCredentials(SpecModel):
+    secret_name: SecretName
+    username_key: SecretKey = "username"
+    password_key: SecretKey = "password"
+
+
+class EmailSpec(SpecModel):
+    smtp_host: str = Field(min_length=1, max_length=253)
+    smtp_port: int = Field(587, ge=1, le=65535)
+    from_address: str = Field(max_length=254, pattern="^[^@ ]+@[^@ ]+$")
+    starttls: bool = True
+    credentials: SmtpCredentials | None = None
+
+
+class SmsSpec(SpecModel):
+    url: str = Field(max_length=2048, pattern="^https?://.+$")
+    """HTTP endpoint of the SMS provider."""
+    secret_name: SecretName | None = None
+    """Secret holding the provider's API token."""
+    token_key: SecretKey = "token"
+
+
+class NotificationSpec(SpecModel):
+    email: EmailSpec | None = None
+    sms: SmsSpec | None = None
+    digest_interval: Duration = "15m"
+
+
+class IngressTLS(SpecModel):
+    secret_name: SecretName
+    """TLS Secret (kubernetes.io/tls) for the host."""
+
+
+class IngressSpec(SpecModel):
+    """An Ingress to the gateway, the only service reachable from outside the namespace."""
+
+    host: str = Field(
+        max_length=253,
+        pattern="^(\\*[.])?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    )
+    class_name: str | None = Field(None, max_length=253)
+    tls: IngressTLS | None = None
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class MetricsSpec(SpecModel):
+    scrape_annotations: bool = True
+    """Annotate pods with prometheus.io/scrape, port and path (/metrics on port 8000)."""
+
+
+class ObservabilitySpec(SpecModel):
+    otlp_endpoint: str | None = Field(None, max_length=2048, pattern="^https?://.+$")
+    """OpenTelemetry collector (OTLP/HTTP) the services export traces to."""
+    log_level: LogLevel = LogLevel.INFO
+    metrics: MetricsSpec = nested(MetricsSpec)
+
+
+VERSION_PATTERN = "^v?[0-9]+[.][0-9]+[.][0-9]+(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?$"
+
+
+class ChatPlatformSpec(SpecModel):
+    """One Parley installation."""
+
+    version: Annotated[
+        str,
+        Field(max_length=63),
+        *field_rule(regex_rule(VERSION_PATTERN, "version must be a semantic version such as 1.4.0")),
+    ]
+    """Parley version; changing it runs the schema migration Job before the services roll."""
+    image: ImageSpec = nested(ImageSpec)
+    deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
+    """Retain keeps topics, bucket and indices when the ChatPlatform is deleted; Delete removes them."""
+    services: Services = nested(Services)
+    kafka: KafkaSpec
+    postgres: PostgresSpec
+    redis: RedisSpec
+    s3: S3Spec
+    opensearch: OpenSearchSpec
+    auth: AuthSpec = nested(AuthSpec)
+    notification: NotificationSpec = nested(NotificationSpec)
+    ingress: IngressSpec | None = None
+    observability: ObservabilitySpec = nested(ObservabilitySpec)
+
+    @property
+    def image_ref(self) -> str:
+        return f"{self.image.repository}:{self.image.tag or self.version}"
+
+
+def parse_spec(spec: Any) -> ChatPlatformSpec:
+    return ChatPlatformSpec.model_validate(spec)

@@ -1,0 +1,1 @@
+"""The ChatPlatform CRD, generated from the API models."""

@@ -1,0 +1,173 @@
+"""The operator's only door to the Kubernetes API (besides kopf's own watching).
+
+The `kubernetes` client is synchronous; each call runs in a worker thread so the event loop that
+kopf and the Kafka/S3/OpenSearch clients share never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+from collections.abc import Mapping
+from typing import Any, cast
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.config.config_exception import ConfigException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError, NotFoundError
+
+from parley_operator.api import API_VERSION, KIND
+from parley_operator.names import MANAGER
+from parley_operator.provision.errors import InfraError
+from parley_operator.prune import ObjectRef
+
+
+def load_config() -> None:
+    """In a pod: its service account; elsewhere: KUBECONFIG or ~/.kube/config."""
+    loader: Any = k8s_config  # the client's config module carries no type hints
+    try:
+        loader.load_incluster_config()
+    except ConfigException:
+        loader.load_kube_config()
+
+
+def api_error_message(error: Exception) -> str:
+    """The apiserver's own words (its Status message), else the exception's."""
+    body = getattr(error, "body", None)
+    if isinstance(body, bytes | str):
+        try:
+            return str(json.loads(body).get("message") or error)
+        except (ValueError, AttributeError):
+            pass
+    return str(error)
+
+
+class Kube:
+    def __init__(self, api_client: k8s.ApiClient | None = None) -> None:
+        self._api_client = api_client or k8s.ApiClient()
+        self._dynamic: Any = None  # DynamicClient: untyped, so kept as Any at this one boundary
+        self._resources: dict[tuple[str, str], Any] = {}
+
+    def _dyn(self) -> Any:
+        # Discovery happens on first use, in a worker thread, not at construction.
+        if self._dynamic is None:
+            dynamic_client: Any = DynamicClient
+            self._dynamic = dynamic_client(self._api_client)
+        return self._dynamic
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        key = (api_version, kind)
+        if key not in self._resources:
+            self._resources[key] = self._dyn().resources.get(api_version=api_version, kind=kind)
+        return self._resources[key]
+
+    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    # -- children --------------------------------------------------------------------------------
+    async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply with the operator's field manager, taking over conflicting fields (a
+        manual edit of a field the operator owns is drift, and is repaired)."""
+
+        def run() -> dict[str, Any]:
+            resource = self._resource(obj["apiVersion"], obj["kind"])
+            result = self._dyn().server_side_apply(
+                resource,
+                body=dict(obj),
+                namespace=obj["metadata"].get("namespace"),
+                field_manager=MANAGER,
+                force_conflicts=True,
+            )
+            return cast(dict[str, Any], result.to_dict())
+
+        return cast(dict[str, Any], await self._call(run))
+
+    async def create_if_absent(self, obj: Mapping[str, Any]) -> bool:
+        """Creates `obj` unless an object of that name exists (left untouched); True if created."""
+
+        def run() -> bool:
+            resource = self._resource(obj["apiVersion"], obj["kind"])
+            try:
+                self._dyn().create(
+                    resource, body=dict(obj), namespace=obj["metadata"]["namespace"], field_manager=MANAGER
+                )
+            except ConflictError:
+                return False
+            return True
+
+        return cast(bool, await self._call(run))
+
+    async def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        def run() -> dict[str, Any] | None:
+            try:
+                found = self._dyn().get(self._resource(api_version, kind), name=name, namespace=namespace)
+            except NotFoundError:
+                return None
+            return cast(dict[str, Any], found.to_dict())
+
+        return cast(dict[str, Any] | None, await self._call(run))
+
+    async def list(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+        def run() -> list[dict[str, Any]]:
+            found = self._dyn().get(
+                self._resource(api_version, kind), namespace=namespace, label_selector=selector
+            )
+            items = found.to_dict().get("items") or []
+            # List items come without apiVersion/kind; the pruner needs them.
+            return [{"apiVersion": api_version, "kind": kind, **item} for item in items]
+
+        return cast(list[dict[str, Any]], await self._call(run))
+
+    async def delete(self, ref: ObjectRef) -> None:
+        def run() -> None:
+            with contextlib.suppress(NotFoundError):
+                self._dyn().delete(
+                    self._resource(ref.api_version, ref.kind),
+                    name=ref.name,
+                    namespace=ref.namespace,
+                    propagation_policy="Background",
+                )
+
+        await self._call(run)
+
+    async def read_secret(self, namespace: str, name: str, key: str) -> str:
+        secret = await self.get("v1", "Secret", namespace, name)
+        if secret is None:
+            raise InfraError("secrets", "SecretNotFound", f"Secret {namespace}/{name} not found")
+        data = secret.get("data") or {}
+        if key not in data:
+            raise InfraError("secrets", "SecretKeyNotFound", f"Secret {namespace}/{name} has no key {key!r}")
+        try:
+            return base64.b64decode(data[key]).decode().strip()
+        except (binascii.Error, UnicodeDecodeError) as error:
+            message = f"Secret {namespace}/{name} key {key}: {error}"
+            raise InfraError("secrets", "SecretUnreadable", message) from error
+
+    # -- the ChatPlatform itself -----------------------------------------------------------------
+    async def get_platform(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self.get(API_VERSION, KIND, namespace, name)
+
+    async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Merge patch of the status subresource (the operator is its only writer)."""
+
+        def run() -> None:
+            resource = self._resource(API_VERSION, KIND)
+            # NotFound: deleted meanwhile, nothing left to report on.
+            with contextlib.suppress(NotFoundError):
+                self._dyn().patch(
+                    resource.status,
+                    body={"status": dict(status)},
+                    name=name,
+                    namespace=namespace,
+                    content_type="application/merge-patch+json",
+                    field_manager=MANAGER,
+                )
+
+        await self._call(run)
+
+
+__all__ = ["DynamicApiError", "Kube", "api_error_message", "load_config"]

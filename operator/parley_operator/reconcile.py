@@ -1,0 +1,208 @@
+"""One level-based reconcile pass of a ChatPlatform: observe, decide, render, apply, prune, report.
+
+Every decision is made by a pure function (rollout.decide, render.render_all, prune.to_prune,
+status.summary.summarize); this module only carries data between them and the API.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from parley_operator.api.spec import SERVICE_NAMES, ChatPlatformSpec, DeletionPolicy, parse_spec
+from parley_operator.api.status import Phase
+from parley_operator.backoff import retry_delay
+from parley_operator.keys import generate_signing_key
+from parley_operator.kube import DynamicApiError, Kube, api_error_message
+from parley_operator.names import Installation
+from parley_operator.provision import deprovision, provision
+from parley_operator.prune import PRUNABLE_KINDS, to_prune
+from parley_operator.render import Release, RenderInput, render_all
+from parley_operator.render.configmap import public_url
+from parley_operator.render.secrets import wants_generated_key
+from parley_operator.rollout import decide, job_state, observed_release
+from parley_operator.status.conditions import ConditionUpdate, now_rfc3339, set_conditions
+from parley_operator.status.summary import Observation, previous_infrastructure, summarize
+
+log = logging.getLogger(__name__)
+
+
+class InvalidSpec(Exception):
+    """The spec does not parse: retrying cannot help until it is edited."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: dict[str, Any]
+    retry_after: float | None
+    """Seconds until the pass should run again because something failed; None when all went well."""
+    summary: str
+
+
+def installation(platform: Mapping[str, Any]) -> Installation:
+    return Installation(platform["metadata"]["namespace"], platform["metadata"]["name"])
+
+
+def _owned(objs: list[dict[str, Any]], uid: str) -> list[dict[str, Any]]:
+    return [o for o in objs if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or [])]
+
+
+def _by_service(deployments: list[dict[str, Any]], inst: Installation) -> dict[str, dict[str, Any]]:
+    names = {inst.service(s): s for s in SERVICE_NAMES}
+    return {names[d["metadata"]["name"]]: d for d in deployments if d["metadata"]["name"] in names}
+
+
+async def _report_invalid(kube: Kube, platform: Mapping[str, Any], error: ValidationError) -> None:
+    meta, previous = platform["metadata"], platform.get("status") or {}
+    message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+    conditions = set_conditions(
+        previous.get("conditions") or [],
+        [
+            ConditionUpdate("Degraded", True, "InvalidSpec", message),
+            ConditionUpdate("Ready", False, "InvalidSpec", "the spec is invalid; see Degraded"),
+        ],
+        now_rfc3339(),
+        meta.get("generation"),
+    )
+    status = {"observedGeneration": meta.get("generation"), "phase": Phase.DEGRADED.value}
+    await kube.patch_status(meta["namespace"], meta["name"], {**status, "conditions": conditions})
+
+
+async def reconcile(
+    kube: Kube, platform: Mapping[str, Any], *, provision_infra: bool, attempt: int = 0
+) -> Outcome:
+    """Brings the installation towards `platform`'s spec and writes its status.
+
+    provision_infra: also check Kafka, S3 and OpenSearch (create, update, resume, timer); passes
+    caused by a child's change skip it and keep the last result.
+    """
+    meta = platform["metadata"]
+    inst, uid, generation = installation(platform), meta["uid"], int(meta.get("generation") or 0)
+    previous: Mapping[str, Any] = platform.get("status") or {}
+    try:
+        spec = parse_spec(platform["spec"])
+    except ValidationError as error:
+        await _report_invalid(kube, platform, error)
+        raise InvalidSpec(str(error)) from error
+
+    async def read_secret(name: str, key: str) -> str:
+        return await kube.read_secret(inst.namespace, name, key)
+
+    if provision_infra:
+        infra = await provision(spec, inst, read_secret)
+    else:
+        infra = previous_infrastructure(previous)
+
+    wanted = Release(spec.version, spec.image_ref)
+    live_deployments = _owned(
+        await kube.list("apps/v1", "Deployment", inst.namespace, inst.owned_selector), uid
+    )
+    job_name = inst.migration_job(spec.version)
+    job = await kube.get("batch/v1", "Job", inst.namespace, job_name)
+    decision = decide(wanted, observed_release(live_deployments, wanted), job_state(job), job_name)
+
+    rendered = render_all(
+        RenderInput(
+            spec,
+            inst,
+            decision.services_release,
+            decision.migration,
+            signing_key_pem=await _new_signing_key(kube, spec, inst),
+        )
+    )
+    kopf.adopt(rendered.all, owner=dict(platform))  # type: ignore[arg-type]
+    errors = await _apply(kube, rendered.create_once, rendered.apply)
+    if not errors:
+        # Pruning after a failed apply could remove what the failed object was replacing.
+        await _prune(kube, inst, uid, rendered.all)
+
+    after = _owned(await kube.list("apps/v1", "Deployment", inst.namespace, inst.owned_selector), uid)
+    observation = Observation(
+        generation=generation,
+        decision=decision,
+        deployments=_by_service(after, inst),
+        infrastructure=infra,
+        endpoint=public_url(RenderInput.steady(spec, inst)),
+        apply_errors=errors,
+    )
+    status = summarize(previous, observation, now_rfc3339())
+    await kube.patch_status(inst.namespace, inst.name, status)
+    failing = bool(errors) or any(p.blocking for p in infra.problems)
+    return Outcome(
+        status=status,
+        retry_after=retry_delay(attempt) if failing else None,
+        summary=f"{status['phase']}: {decision.message}",
+    )
+
+
+async def _new_signing_key(kube: Kube, spec: ChatPlatformSpec, inst: Installation) -> str | None:
+    """A key only when the generated Secret is wanted and missing: generating one is not free."""
+    if not wants_generated_key(RenderInput.steady(spec, inst)):
+        return None
+    if await kube.get("v1", "Secret", inst.namespace, inst.signing_key_secret) is not None:
+        return None
+    return generate_signing_key()
+
+
+async def _apply(kube: Kube, create_once: list[dict[str, Any]], apply: list[dict[str, Any]]) -> list[str]:
+    errors: list[str] = []
+    for obj in create_once:
+        try:
+            await kube.create_if_absent(obj)
+        except DynamicApiError as error:
+            errors.append(f"{obj['kind']}/{obj['metadata']['name']}: {api_error_message(error)}")
+    for obj in apply:
+        try:
+            await kube.apply(obj)
+        except DynamicApiError as error:
+            errors.append(f"{obj['kind']}/{obj['metadata']['name']}: {api_error_message(error)}")
+    return errors
+
+
+async def _prune(kube: Kube, inst: Installation, uid: str, desired: list[dict[str, Any]]) -> None:
+    live: list[dict[str, Any]] = []
+    for api_version, kind in PRUNABLE_KINDS:
+        live += await kube.list(api_version, kind, inst.namespace, inst.owned_selector)
+    for ref in to_prune(desired, live, uid):
+        log.info("pruning %s/%s in %s", ref.kind, ref.name, ref.namespace)
+        await kube.delete(ref)
+
+
+async def finalize(kube: Kube, platform: Mapping[str, Any], *, attempt: int = 0) -> Outcome:
+    """On deletion: Delete removes topics, bucket and index; Retain keeps them. The children go with
+    the ChatPlatform through their owner references."""
+    inst = installation(platform)
+    previous: Mapping[str, Any] = platform.get("status") or {}
+    try:
+        spec = parse_spec(platform["spec"])
+    except ValidationError:
+        # An unparseable spec cannot say what to delete; keep everything rather than guess.
+        return Outcome(dict(previous), None, "invalid spec: external resources retained")
+    if spec.deletion_policy is DeletionPolicy.RETAIN:
+        return Outcome(dict(previous), None, "deletionPolicy Retain: external resources kept")
+
+    async def read_secret(name: str, key: str) -> str:
+        return await kube.read_secret(inst.namespace, name, key)
+
+    problems = await deprovision(spec, inst, read_secret)
+    if not problems:
+        return Outcome(dict(previous), None, "external resources removed")
+    message = "; ".join(p.message for p in problems)
+    conditions = set_conditions(
+        previous.get("conditions") or [],
+        [
+            ConditionUpdate(
+                "Degraded", True, problems[0].reason, f"cannot remove external resources: {message}"
+            )
+        ],
+        now_rfc3339(),
+        platform["metadata"].get("generation"),
+    )
+    status = {"phase": Phase.DELETING.value, "conditions": conditions}
+    await kube.patch_status(inst.namespace, inst.name, status)
+    return Outcome(status, retry_delay(attempt), message)

@@ -1,0 +1,104 @@
+"""Pod pieces shared by the services' Deployments and the migration Job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from parley_operator.api.spec import ChatPlatformSpec
+from parley_operator.names import Installation
+from parley_operator.render.context import secret_env
+
+RUN_AS = 10001
+SIGNING_KEY_DIR = "/var/run/secrets/parley/signing-key"
+
+# Which secrets each service reads; everything else comes from the shared ConfigMap.
+SERVICE_NEEDS: dict[str, frozenset[str]] = {
+    "gateway": frozenset({"redis"}),
+    "auth": frozenset({"postgres", "redis", "signing_key"}),
+    "api": frozenset({"postgres", "redis"}),
+    "socket": frozenset({"redis"}),
+    "consumer": frozenset({"postgres", "redis"}),
+    "presence": frozenset({"redis"}),
+    "storage": frozenset({"postgres", "s3"}),
+    "notification": frozenset({"postgres", "smtp", "sms"}),
+    "search": frozenset({"postgres", "opensearch"}),
+    "migrate": frozenset({"postgres"}),
+}
+
+
+def signing_key_source(spec: ChatPlatformSpec, inst: Installation) -> tuple[str, str]:
+    """(Secret, key) of the RS256 signing key: the user's, else the generated one."""
+    ref = spec.auth.signing_key
+    return (ref.secret_name or inst.signing_key_secret, ref.key)
+
+
+def secret_envs(spec: ChatPlatformSpec, needs: frozenset[str]) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = []
+    if "postgres" in needs:
+        env.append(secret_env("PARLEY_POSTGRES_DSN", spec.postgres.secret_name, spec.postgres.dsn_key))
+    if "redis" in needs:
+        env.append(secret_env("PARLEY_REDIS_URL", spec.redis.secret_name, spec.redis.url_key))
+    if "s3" in needs:
+        s3 = spec.s3
+        env += [
+            secret_env("PARLEY_S3_ENDPOINT", s3.secret_name, s3.endpoint_key),
+            secret_env("PARLEY_S3_ACCESS_KEY", s3.secret_name, s3.access_key_key),
+            secret_env("PARLEY_S3_SECRET_KEY", s3.secret_name, s3.secret_key_key),
+        ]
+    if "opensearch" in needs:
+        env.append(secret_env("PARLEY_OPENSEARCH_URL", spec.opensearch.secret_name, spec.opensearch.url_key))
+    email = spec.notification.email
+    if "smtp" in needs and email is not None and email.credentials is not None:
+        cred = email.credentials
+        env += [
+            secret_env("PARLEY_SMTP_USERNAME", cred.secret_name, cred.username_key),
+            secret_env("PARLEY_SMTP_PASSWORD", cred.secret_name, cred.password_key),
+        ]
+    sms = spec.notification.sms
+    if "sms" in needs and sms is not None and sms.secret_name is not None:
+        env.append(secret_env("PARLEY_SMS_TOKEN", sms.secret_name, sms.token_key))
+    return env
+
+
+def container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def pod_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def volumes(spec: ChatPlatformSpec, inst: Installation, needs: frozenset[str]) -> list[dict[str, Any]]:
+    # The root filesystem is read-only; Python and thumbnailing still need a scratch /tmp.
+    vols: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]
+    if "signing_key" in needs:
+        secret, key = signing_key_source(spec, inst)
+        vols.append(
+            {
+                "name": "signing-key",
+                "secret": {"secretName": secret, "items": [{"key": key, "path": key}], "defaultMode": 0o440},
+            }
+        )
+    return vols
+
+
+def volume_mounts(needs: frozenset[str]) -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    if "signing_key" in needs:
+        mounts.append({"name": "signing-key", "mountPath": SIGNING_KEY_DIR, "readOnly": True})
+    return mounts
+
+
+def pull_secrets(spec: ChatPlatformSpec) -> list[dict[str, str]]:
+    return [{"name": name} for name in spec.image.pull_secrets]

@@ -1,0 +1,1 @@
+"""Status: conditions per the Kubernetes API conventions, and the summary of one reconcile pass."""

@@ -1,0 +1,169 @@
+"""The status of a ChatPlatform after one reconcile pass, computed from what was observed (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from parley_operator.api.spec import SERVICE_NAMES
+from parley_operator.api.status import (
+    ChatPlatformStatus,
+    ConditionType,
+    InfrastructureStatus,
+    Phase,
+    ServiceReplicas,
+)
+from parley_operator.rollout import Decision, RolloutPhase, release_of
+from parley_operator.status.conditions import ConditionUpdate, find, set_conditions
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    desired: int
+    ready: int
+    updated: int
+    settled: bool
+    """The Deployment controller has seen the latest spec and every replica is updated and ready."""
+
+
+def service_state(deployment: Mapping[str, Any]) -> ServiceState:
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    desired = int(spec.get("replicas", 1))
+    ready, updated = int(status.get("readyReplicas", 0)), int(status.get("updatedReplicas", 0))
+    seen = int(status.get("observedGeneration", -1)) >= int(deployment["metadata"].get("generation", 0))
+    return ServiceState(desired, ready, updated, seen and ready >= desired and updated >= desired)
+
+
+@dataclass
+class Observation:
+    """Everything one pass learned; the summary is a function of this and the previous status."""
+
+    generation: int
+    decision: Decision
+    deployments: Mapping[str, Mapping[str, Any]]
+    """Live Deployments by service name."""
+    infrastructure: InfrastructureStatus
+    endpoint: str
+    apply_errors: list[str] = field(default_factory=list)
+
+
+def _services_condition(obs: Observation, states: Mapping[str, ServiceState]) -> ConditionUpdate:
+    kind = ConditionType.SERVICES_READY
+    if obs.decision.services_release is None:
+        return ConditionUpdate(kind, False, "WaitingForMigration", "services start after the first migration")
+    missing = [name for name in SERVICE_NAMES if name not in states]
+    if missing:
+        return ConditionUpdate(kind, False, "DeploymentsMissing", "no Deployment yet: " + ", ".join(missing))
+    lagging = [f"{n} {s.ready}/{s.desired}" for n, s in states.items() if not s.settled]
+    if lagging:
+        return ConditionUpdate(kind, False, "ReplicasNotReady", "ready/desired: " + ", ".join(lagging))
+    return ConditionUpdate(kind, True, "AllReplicasReady", f"{len(states)} services ready")
+
+
+def _infra_condition(infra: InfrastructureStatus) -> ConditionUpdate:
+    kind = ConditionType.INFRASTRUCTURE_READY
+    if not infra.checked:
+        return ConditionUpdate(kind, None, "Pending", "topics, bucket and indices not checked yet")
+    blocking = [p for p in infra.problems if p.blocking]
+    if blocking:
+        return ConditionUpdate(kind, False, blocking[0].reason, "; ".join(p.message for p in blocking))
+    return ConditionUpdate(kind, True, "Provisioned", "topics, bucket and search index are in place")
+
+
+def _progressing_condition(obs: Observation, states: Mapping[str, ServiceState]) -> ConditionUpdate:
+    kind, decision = ConditionType.PROGRESSING, obs.decision
+    if decision.phase is RolloutPhase.MIGRATING:
+        return ConditionUpdate(kind, True, decision.reason, decision.message)
+    if decision.phase is RolloutPhase.BLOCKED:
+        return ConditionUpdate(kind, False, decision.reason, decision.message)
+    wanted = decision.services_release
+    behind = [
+        name
+        for name, dep in obs.deployments.items()
+        if release_of(dep) != wanted or states[name].updated < states[name].desired
+    ]
+    if decision.phase is RolloutPhase.ROLLING or behind:
+        detail = f" ({', '.join(behind)} updating)" if behind else ""
+        return ConditionUpdate(kind, True, "RollingOut", decision.message + detail)
+    return ConditionUpdate(kind, False, "RolloutComplete", decision.message)
+
+
+def _degraded_condition(obs: Observation) -> ConditionUpdate:
+    troubles: list[tuple[str, str]] = []
+    if obs.decision.phase is RolloutPhase.BLOCKED:
+        troubles.append((obs.decision.reason, obs.decision.message))
+    troubles += [(p.reason, p.message) for p in obs.infrastructure.problems]
+    troubles += [("ApplyFailed", err) for err in obs.apply_errors]
+    if not troubles:
+        return ConditionUpdate(ConditionType.DEGRADED, False, "AsExpected")
+    return ConditionUpdate(ConditionType.DEGRADED, True, troubles[0][0], "; ".join(m for _, m in troubles))
+
+
+def _ready_condition(parts: list[ConditionUpdate], blocked: bool) -> ConditionUpdate:
+    infra, services = parts
+    if blocked:
+        return ConditionUpdate(ConditionType.READY, False, "MigrationFailed", "see the Degraded condition")
+    for part in (infra, services):
+        if part.status is not True:
+            return ConditionUpdate(ConditionType.READY, False, part.reason, part.message)
+    return ConditionUpdate(ConditionType.READY, True, "Ready", "the platform serves clients")
+
+
+def _phase(conditions: Mapping[str, ConditionUpdate], decision: Decision) -> Phase:
+    if conditions[ConditionType.DEGRADED].status:
+        return Phase.DEGRADED
+    if conditions[ConditionType.INFRASTRUCTURE_READY].status is not True:
+        return Phase.PROVISIONING
+    if decision.phase is RolloutPhase.MIGRATING:
+        return Phase.MIGRATING
+    if conditions[ConditionType.READY].status:
+        return Phase.RUNNING
+    return Phase.PROGRESSING
+
+
+def summarize(previous: Mapping[str, Any], obs: Observation, now: str) -> dict[str, Any]:
+    """The new status (as it goes on the wire) from the previous one and this pass's observation."""
+    states = {name: service_state(dep) for name, dep in obs.deployments.items()}
+    infra, services = _infra_condition(obs.infrastructure), _services_condition(obs, states)
+    updates = [
+        infra,
+        services,
+        _progressing_condition(obs, states),
+        _degraded_condition(obs),
+        _ready_condition([infra, services], obs.decision.phase is RolloutPhase.BLOCKED),
+    ]
+    by_type = {u.type: u for u in updates}
+    order = [ConditionType.READY, *(u.type for u in updates if u.type != ConditionType.READY)]
+    conditions = set_conditions(
+        previous.get("conditions") or [], [by_type[t] for t in order], now, obs.generation
+    )
+    status = ChatPlatformStatus(
+        observed_generation=obs.generation,
+        phase=_phase(by_type, obs.decision),
+        version=obs.decision.services_release.version if obs.decision.services_release else None,
+        endpoint=obs.endpoint,
+        services={
+            name: ServiceReplicas(
+                desired_replicas=s.desired, ready_replicas=s.ready, updated_replicas=s.updated
+            )
+            for name, s in states.items()
+        },
+        infrastructure=obs.infrastructure,
+    )
+    wire = status.model_dump(by_alias=True, exclude_none=True, mode="json")
+    wire["conditions"] = conditions
+    return wire
+
+
+def previous_infrastructure(previous: Mapping[str, Any]) -> InfrastructureStatus:
+    """The last provisioning result, for passes that do not provision (a child changed)."""
+    raw = previous.get("infrastructure")
+    if not raw:
+        return InfrastructureStatus()
+    return InfrastructureStatus.model_validate(raw)
+
+
+def ready(status: Mapping[str, Any]) -> bool:
+    condition = find(status.get("conditions") or [], ConditionType.READY)
+    return condition is not None and condition.get("status") == "True"

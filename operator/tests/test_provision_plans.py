@@ -1,0 +1,138 @@
+"""The pure halves of the provisioners: topic plans, lifecycle merge, index steps, endpoints."""
+
+from __future__ import annotations
+
+import pytest
+from miniopy_async.commonconfig import DISABLED, ENABLED, Filter
+from miniopy_async.lifecycleconfig import AbortIncompleteMultipartUpload, Expiration, Rule
+from parley_operator.api.spec import parse_spec
+from parley_operator.names import Installation
+from parley_operator.provision.errors import InfraError, unreachable
+from parley_operator.provision.kafka import (
+    TopicWant,
+    config_drift,
+    existing_partitions,
+    plan_topics,
+    shrink_problems,
+    wanted_topics,
+)
+from parley_operator.provision.opensearch import IndexStep, index_step, template_body, wanted_index
+from parley_operator.provision.s3 import LIFECYCLE_RULE_ID, endpoint_parts, merged_lifecycle, wanted_bucket
+
+from tests.specs import FULL, MINIMAL, REQUIRED
+
+INST = Installation("chat", "acme")
+
+
+def test_topics_are_named_per_installation_and_sized_from_the_spec() -> None:
+    wants = {w.name: w for w in wanted_topics(parse_spec(FULL), INST)}
+    assert sorted(wants) == sorted(
+        f"chat.acme.{t}.v1"
+        for t in ("commands", "events", "connections", "presence", "notifications", "notifications.dlq")
+    )
+    commands = wants["chat.acme.commands.v1"]
+    assert (commands.partitions, commands.replication_factor) == (24, 3)
+    assert commands.configs["retention.ms"] == str(168 * 3_600_000)
+    assert commands.configs["min.insync.replicas"] == "2"
+    single = {w.name: w for w in wanted_topics(parse_spec(MINIMAL), INST)}["chat.acme.events.v1"]
+    assert single.configs["min.insync.replicas"] == "1" and "retention.ms" not in single.configs
+
+
+def test_topic_plan_creates_grows_and_refuses_to_shrink() -> None:
+    wants = [TopicWant("a", 6, 3), TopicWant("b", 12, 3), TopicWant("c", 2, 3), TopicWant("d", 4, 3)]
+    plan = plan_topics(wants, {"b": 6, "c": 8, "d": 4, "unrelated": 1})
+    assert [w.name for w in plan.create] == ["a"]
+    assert [(w.name, have) for w, have in plan.grow] == [("b", 6)]
+    assert [(w.name, have) for w, have in plan.refuse_shrink] == [("c", 8)]
+    assert [w.name for w in plan.keep] == ["d"]
+    (problem,) = shrink_problems(plan)
+    assert problem.reason == "PartitionShrinkRefused" and not problem.blocking
+    assert "c has 8 partitions" in problem.message and "keeping 8" in problem.message
+
+
+def test_config_drift_names_only_what_differs() -> None:
+    want = {"retention.ms": "100", "cleanup.policy": "delete"}
+    assert config_drift(want, {"retention.ms": "100", "cleanup.policy": "delete", "other": "x"}) == {}
+    assert config_drift(want, {"retention.ms": "200"}) == {"retention.ms": "100", "cleanup.policy": "delete"}
+
+
+def test_existing_partitions_skips_unknown_topics() -> None:
+    metadata = [
+        {"topic": "a", "error_code": 0, "partitions": [{}, {}, {}]},
+        {"topic": "gone", "error_code": 3, "partitions": []},
+    ]
+    assert existing_partitions(metadata) == {"a": 3}
+
+
+def test_bucket_name_defaults_per_installation() -> None:
+    assert wanted_bucket(parse_spec(REQUIRED), INST).name == "parley-chat-acme"
+    full = wanted_bucket(parse_spec(FULL), INST)
+    assert (full.name, full.region, full.abort_after_days) == ("acme-attachments", "eu-central-1", 3)
+
+
+@pytest.mark.parametrize(
+    ("url", "parts"),
+    [
+        ("http://127.0.0.1:9000", ("127.0.0.1:9000", False)),
+        ("https://s3.example", ("s3.example", True)),
+        ("s3.example:443", ("s3.example:443", True)),
+    ],
+)
+def test_endpoint_parts(url: str, parts: tuple[str, bool]) -> None:
+    assert endpoint_parts(url) == parts
+
+
+def test_endpoint_that_is_not_http_is_an_infrastructure_error() -> None:
+    with pytest.raises(InfraError) as caught:
+        endpoint_parts("ftp://s3.example")
+    assert caught.value.problem().reason == "InvalidEndpoint"
+
+
+def _rule(rule_id: str, days: int, status: str = ENABLED) -> Rule:
+    return Rule(
+        status,
+        abort_incomplete_multipart_upload=AbortIncompleteMultipartUpload(days),
+        rule_filter=Filter(prefix=""),
+        rule_id=rule_id,
+    )
+
+
+def test_lifecycle_is_added_beside_the_bucket_owners_rules() -> None:
+    theirs = Rule(
+        ENABLED, expiration=Expiration(days=30), rule_filter=Filter(prefix="tmp/"), rule_id="theirs"
+    )
+    rules = merged_lifecycle([theirs], 1)
+    assert rules is not None
+    assert [r.rule_id for r in rules] == ["theirs", LIFECYCLE_RULE_ID]
+    ours = rules[1].abort_incomplete_multipart_upload
+    assert ours is not None and ours.days_after_initiation == 1
+
+
+def test_lifecycle_is_left_alone_when_already_right_and_fixed_when_not() -> None:
+    assert merged_lifecycle([_rule(LIFECYCLE_RULE_ID, 3)], 3) is None
+    changed = merged_lifecycle([_rule(LIFECYCLE_RULE_ID, 7)], 3)
+    assert changed is not None and len(changed) == 1
+    assert merged_lifecycle([_rule(LIFECYCLE_RULE_ID, 3, DISABLED)], 3) is not None
+
+
+def test_index_names_template_and_steps() -> None:
+    want = wanted_index(parse_spec(MINIMAL), INST)
+    assert (want.alias, want.first_index, want.pattern) == (
+        "chat.acme.messages",
+        "chat.acme.messages-000001",
+        "chat.acme.messages-*",
+    )
+    body = template_body(want)
+    assert body["index_patterns"] == ["chat.acme.messages-*"]
+    assert body["template"]["settings"] == {"number_of_shards": 1, "number_of_replicas": 0}
+    assert body["template"]["mappings"]["properties"]["chat_id"] == {"type": "keyword"}
+    assert index_step(alias_exists=True, first_index_exists=False) is IndexStep.NOTHING
+    assert index_step(alias_exists=False, first_index_exists=True) is IndexStep.ADD_ALIAS
+    assert index_step(alias_exists=False, first_index_exists=False) is IndexStep.CREATE_INDEX_WITH_ALIAS
+
+
+def test_client_errors_become_problems_naming_the_server() -> None:
+    problem = unreachable("kafka", ConnectionRefusedError("refused")).problem()
+    assert (problem.component, problem.reason, problem.blocking) == ("kafka", "KafkaUnavailable", True)
+    assert "refused" in problem.message
+    assert unreachable("s3", TimeoutError()).problem().message.endswith("TimeoutError")
