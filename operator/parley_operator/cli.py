@@ -8,7 +8,7 @@ import logging
 
 import kopf
 
-from parley_operator import handlers
+from parley_operator import handlers, metrics
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -19,6 +19,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--liveness", default=None, help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz"
     )
+    parser.add_argument(
+        "--metrics", default=None, help="serve Prometheus metrics at host:port (or :port), e.g. :9090"
+    )
     parser.add_argument("--standalone", action="store_true", help="no peering with other operator instances")
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
@@ -28,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
     assert handlers.reconcile_handler  # the import registers the handlers with kopf
+    if args.metrics:
+        metrics.serve(args.metrics)
     asyncio.run(
         kopf.operator(
             clusterwide=not args.namespace,
