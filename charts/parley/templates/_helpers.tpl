@@ -113,16 +113,28 @@ tolerations:
 enableServiceLinks: false
 {{- end -}}
 
-{{/* The volume claim of a server's StatefulSet. */}}
-{{- define "parley.volumeClaim" -}}
-- metadata:
-    name: data
-  spec:
-    accessModes: ["ReadWriteOnce"]
-    {{- with .persistence.storageClass }}
-    storageClassName: {{ . }}
-    {{- end }}
-    resources:
-      requests:
-        storage: {{ .persistence.size }}
+{{/* A server's data: a claim per pod, or an emptyDir when persistence is off (evaluation without a
+storage provisioner). Call "parley.dataVolume" under the pod's volumes and "parley.volumeClaims" at
+the end of the StatefulSet spec. */}}
+{{- define "parley.dataVolume" -}}
+{{- if not .persistence.enabled -}}
+- name: data
+  emptyDir: {}
+{{- end -}}
+{{- end -}}
+
+{{- define "parley.volumeClaims" -}}
+{{- if .persistence.enabled -}}
+volumeClaimTemplates:
+  - metadata:
+      name: data
+    spec:
+      accessModes: ["ReadWriteOnce"]
+      {{- with .persistence.storageClass }}
+      storageClassName: {{ . }}
+      {{- end }}
+      resources:
+        requests:
+          storage: {{ .persistence.size }}
+{{- end -}}
 {{- end -}}
