@@ -30,6 +30,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
+    if not args.verbose:
+        # One line per handled event of every child and per search request drowns what matters.
+        for noisy in ("kopf.objects", "opensearch", "aiokafka"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     assert handlers.reconcile_handler  # the import registers the handlers with kopf
     if args.metrics:
         metrics.serve(args.metrics)

@@ -122,7 +122,9 @@ async def _children_pass(namespace: str, name: str) -> None:
         await reconcile(kube, platform, provision_infra=False)
 
 
-def on_child_event(body: kopf.Body, **_: Any) -> None:
+async def on_child_event(body: kopf.Body, **_: Any) -> None:
+    # Async on purpose: kopf runs plain functions in worker threads, where no event loop runs to
+    # queue the pass on.
     owner = owner_of(body)
     if owner is not None:
         State.coalescer.trigger(owner, lambda: _children_pass(*owner))

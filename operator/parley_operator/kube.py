@@ -18,7 +18,12 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError, NotFoundError
+from kubernetes.dynamic.exceptions import (
+    ConflictError,
+    DynamicApiError,
+    NotFoundError,
+    UnprocessibleEntityError,
+)
 
 from parley_operator.api import API_VERSION, KIND
 from parley_operator.names import MANAGER
@@ -69,7 +74,7 @@ class Kube:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     # -- children --------------------------------------------------------------------------------
-    async def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+    async def apply(self, obj: Mapping[str, Any], manager: str = MANAGER) -> dict[str, Any]:
         """Server-side apply with the operator's field manager, taking over conflicting fields (a
         manual edit of a field the operator owns is drift, and is repaired)."""
 
@@ -79,7 +84,7 @@ class Kube:
                 resource,
                 body=dict(obj),
                 namespace=obj["metadata"].get("namespace"),
-                field_manager=MANAGER,
+                field_manager=manager,
                 force_conflicts=True,
             )
             return cast(dict[str, Any], result.to_dict())
@@ -170,4 +175,4 @@ class Kube:
         await self._call(run)
 
 
-__all__ = ["DynamicApiError", "Kube", "api_error_message", "load_config"]
+__all__ = ["DynamicApiError", "Kube", "UnprocessibleEntityError", "api_error_message", "load_config"]

@@ -22,6 +22,20 @@ PRUNABLE_KINDS: tuple[tuple[str, str], ...] = (
     ("networking.k8s.io/v1", "Ingress"),
 )
 
+# Kinds that can be deleted and created again to repair drift without losing anything: no pods,
+# no data. (A Service gets a new cluster IP; clients use its DNS name.)
+RECREATABLE_KINDS = frozenset(
+    {
+        "ServiceAccount",
+        "ConfigMap",
+        "Service",
+        "NetworkPolicy",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "Ingress",
+    }
+)
+
 
 @dataclass(frozen=True)
 class ObjectRef:

@@ -17,11 +17,12 @@ from pydantic import ValidationError
 from parley_operator.api.spec import SERVICE_NAMES, ChatPlatformSpec, DeletionPolicy, parse_spec
 from parley_operator.api.status import Phase
 from parley_operator.backoff import retry_delay
+from parley_operator.handover import HANDOVER_MANAGER, replicas_handover
 from parley_operator.keys import generate_signing_key
-from parley_operator.kube import DynamicApiError, Kube, api_error_message
+from parley_operator.kube import DynamicApiError, Kube, UnprocessibleEntityError, api_error_message
 from parley_operator.names import Installation
 from parley_operator.provision import deprovision, provision
-from parley_operator.prune import PRUNABLE_KINDS, to_prune
+from parley_operator.prune import PRUNABLE_KINDS, RECREATABLE_KINDS, ref, to_prune
 from parley_operator.render import Release, RenderInput, render_all
 from parley_operator.render.configmap import public_url
 from parley_operator.render.secrets import wants_generated_key
@@ -116,7 +117,7 @@ async def reconcile(
         )
     )
     kopf.adopt(rendered.all, owner=dict(platform))  # type: ignore[arg-type]
-    errors = await _apply(kube, rendered.create_once, rendered.apply)
+    errors = await _apply(kube, rendered.create_once, rendered.apply, live_deployments)
     if not errors:
         # Pruning after a failed apply could remove what the failed object was replacing.
         await _prune(kube, inst, uid, rendered.all)
@@ -149,8 +150,14 @@ async def _new_signing_key(kube: Kube, spec: ChatPlatformSpec, inst: Installatio
     return generate_signing_key()
 
 
-async def _apply(kube: Kube, create_once: list[dict[str, Any]], apply: list[dict[str, Any]]) -> list[str]:
+async def _apply(
+    kube: Kube,
+    create_once: list[dict[str, Any]],
+    apply: list[dict[str, Any]],
+    live_deployments: list[dict[str, Any]],
+) -> list[str]:
     errors: list[str] = []
+    live = {d["metadata"]["name"]: d for d in live_deployments}
     for obj in create_once:
         try:
             await kube.create_if_absent(obj)
@@ -158,19 +165,38 @@ async def _apply(kube: Kube, create_once: list[dict[str, Any]], apply: list[dict
             errors.append(f"{obj['kind']}/{obj['metadata']['name']}: {api_error_message(error)}")
     for obj in apply:
         try:
-            await kube.apply(obj)
+            if obj["kind"] == "Deployment":
+                handover = replicas_handover(live.get(obj["metadata"]["name"]), obj)
+                if handover is not None:
+                    await kube.apply(handover, manager=HANDOVER_MANAGER)
+            await _apply_or_recreate(kube, obj)
         except DynamicApiError as error:
             errors.append(f"{obj['kind']}/{obj['metadata']['name']}: {api_error_message(error)}")
     return errors
+
+
+async def _apply_or_recreate(kube: Kube, obj: dict[str, Any]) -> None:
+    """Apply; when a foreign edit makes the merged object invalid (an item another manager added to
+    a keyed list, which server-side apply keeps), recreate objects whose recreation loses nothing."""
+    try:
+        await kube.apply(obj)
+    except UnprocessibleEntityError:
+        if obj["kind"] not in RECREATABLE_KINDS:
+            raise
+        log.warning(
+            "recreating %s/%s: a foreign edit conflicts with its spec", obj["kind"], obj["metadata"]["name"]
+        )
+        await kube.delete(ref(obj))
+        await kube.apply(obj)
 
 
 async def _prune(kube: Kube, inst: Installation, uid: str, desired: list[dict[str, Any]]) -> None:
     live: list[dict[str, Any]] = []
     for api_version, kind in PRUNABLE_KINDS:
         live += await kube.list(api_version, kind, inst.namespace, inst.owned_selector)
-    for ref in to_prune(desired, live, uid):
-        log.info("pruning %s/%s in %s", ref.kind, ref.name, ref.namespace)
-        await kube.delete(ref)
+    for doomed in to_prune(desired, live, uid):
+        log.info("pruning %s/%s in %s", doomed.kind, doomed.name, doomed.namespace)
+        await kube.delete(doomed)
 
 
 async def finalize(kube: Kube, platform: Mapping[str, Any], *, attempt: int = 0) -> Outcome:

@@ -3,11 +3,13 @@ its platform. (The passes themselves run against a real apiserver in the live te
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
 import kopf
 import pytest
+from kopf._core.intents.handlers import TimerHandler  # kopf exports no public handler types
 from parley_operator import handlers
 from parley_operator.cli import parse_args
 from parley_operator.prune import PRUNABLE_KINDS
@@ -18,7 +20,7 @@ PLATFORMS = kopf.Resource(
     "chatplatforms",
     kind="ChatPlatform",
     namespaced=True,
-    verbs=["list", "watch", "patch"],
+    verbs=frozenset({"list", "watch", "patch"}),
 )
 
 
@@ -28,28 +30,37 @@ def _registry() -> kopf.OperatorRegistry:
 
 
 def test_create_update_resume_and_delete_are_handled_for_chatplatforms() -> None:
-    changing = {h.id: h for h in _registry()._changing.get_all_handlers()}
+    changing = {str(h.id): h for h in _registry()._changing.get_all_handlers()}
     assert {"reconcile-on-create", "reconcile-on-update", "reconcile-on-resume", "finalize"} <= set(changing)
-    assert all(changing[i].selector is not None and changing[i].selector.check(PLATFORMS) for i in changing)
+    for handler in changing.values():
+        assert handler.selector is not None and handler.selector.check(PLATFORMS)
     # The delete handler holds a finalizer: Delete policy cleanup cannot be skipped by a fast delete.
     assert changing["finalize"].requires_finalizer
 
 
 def test_a_timer_reconciles_every_platform_periodically() -> None:
     (timer,) = [h for h in _registry()._spawning.get_all_handlers() if h.id == "reconcile-periodically"]
-    assert timer.interval == handlers.TIMER_SECONDS
+    assert isinstance(timer, TimerHandler) and timer.interval == handlers.TIMER_SECONDS
 
 
 @pytest.mark.parametrize(("api_version", "kind"), [*PRUNABLE_KINDS, ("v1", "Secret")])
 def test_changes_of_every_owned_kind_are_watched(api_version: str, kind: str) -> None:
     group, _, version = api_version.rpartition("/")
     plural = kind.lower() + ("es" if kind.endswith("ss") else "s")
-    resource = kopf.Resource(group, version, plural, kind=kind, namespaced=True, verbs=["list", "watch"])
+    resource = kopf.Resource(
+        group, version, plural, kind=kind, namespaced=True, verbs=frozenset({"list", "watch"})
+    )
     watching = [
         h for h in _registry()._watching.get_all_handlers() if h.selector and h.selector.check(resource)
     ]
     assert len(watching) == 1
     assert watching[0].labels == {"app.kubernetes.io/managed-by": "parley-operator"}
+
+
+def test_child_events_are_handled_on_the_event_loop() -> None:
+    """kopf runs plain functions in threads, where queuing an asyncio task fails."""
+    for handler in _registry()._watching.get_all_handlers():
+        assert inspect.iscoroutinefunction(handler.fn), handler.id
 
 
 def test_kopf_keeps_its_bookkeeping_in_our_annotations() -> None:

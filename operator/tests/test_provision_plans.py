@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from chatplatform_specs import FULL, MINIMAL, REQUIRED
 from miniopy_async.commonconfig import DISABLED, ENABLED, Filter
 from miniopy_async.lifecycleconfig import AbortIncompleteMultipartUpload, Expiration, Rule
 from parley_operator.api.spec import parse_spec
@@ -17,9 +18,13 @@ from parley_operator.provision.kafka import (
     wanted_topics,
 )
 from parley_operator.provision.opensearch import IndexStep, index_step, template_body, wanted_index
-from parley_operator.provision.s3 import LIFECYCLE_RULE_ID, endpoint_parts, merged_lifecycle, wanted_bucket
-
-from tests.specs import FULL, MINIMAL, REQUIRED
+from parley_operator.provision.s3 import (
+    LIFECYCLE_RULE_ID,
+    endpoint_parts,
+    lifecycle_unsupported,
+    merged_lifecycle,
+    wanted_bucket,
+)
 
 INST = Installation("chat", "acme")
 
@@ -136,3 +141,15 @@ def test_client_errors_become_problems_naming_the_server() -> None:
     assert (problem.component, problem.reason, problem.blocking) == ("kafka", "KafkaUnavailable", True)
     assert "refused" in problem.message
     assert unreachable("s3", TimeoutError()).problem().message.endswith("TimeoutError")
+
+
+def test_connection_failures_and_refusals_get_different_reasons() -> None:
+    assert unreachable("opensearch", OSError("no route")).reason == "OpenSearchUnavailable"
+    refused = unreachable("kafka", ValueError("bad argument"))
+    assert refused.reason == "KafkaError" and "ValueError: bad argument" in refused.message
+
+
+def test_missing_lifecycle_support_is_reported_without_blocking() -> None:
+    problem = lifecycle_unsupported(wanted_bucket(parse_spec(REQUIRED), INST))
+    assert (problem.reason, problem.blocking) == ("LifecycleUnsupported", False)
+    assert "parley-chat-acme" in problem.message

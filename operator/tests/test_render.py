@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from chatplatform_specs import FULL, MINIMAL, NAME, NAMESPACE, REQUIRED, with_change
 from parley_operator.api.spec import SERVICE_NAMES, parse_spec
 from parley_operator.names import CONFIG_HASH_ANNOTATION, Installation
 from parley_operator.render import Release, RenderInput, render_all
 from parley_operator.render.configmap import config_data
-
-from tests.specs import FULL, MINIMAL, NAME, NAMESPACE, REQUIRED, with_change
 
 INST = Installation(NAMESPACE, NAME)
 SPECS = {"required": REQUIRED, "minimal": MINIMAL, "full": FULL}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from chatplatform_specs import FULL, MINIMAL, NAME, NAMESPACE, REQUIRED
+from golden_files import check_golden
 from parley_operator.api.spec import parse_spec
 from parley_operator.names import Installation
 from parley_operator.render import RenderInput, render_all
-
-from tests.golden import check_golden
-from tests.specs import FULL, MINIMAL, NAME, NAMESPACE, REQUIRED
 
 # Stands in for a generated key: the golden files must not change with each run.
 FAKE_PEM = "-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n"

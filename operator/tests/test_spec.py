@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from chatplatform_specs import BAD_SPECS, FULL, MINIMAL, REQUIRED, with_change
 from parley_operator.api.durations import parse_duration
 from parley_operator.api.spec import SERVICE_NAMES, DeletionPolicy, parse_spec
 from pydantic import ValidationError
-
-from tests.specs import BAD_SPECS, FULL, MINIMAL, REQUIRED, with_change
 
 
 def test_required_fields_alone_give_a_complete_spec() -> None:

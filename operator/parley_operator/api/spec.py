@@ -59,13 +59,18 @@ def _quantity(value: int | str) -> int | str:
 Quantity = Annotated[
     int | str,
     AfterValidator(_quantity),
+    # The apiserver accepts int-or-string only as exactly this anyOf; the format goes in a rule.
     WithJsonSchema(
         {
-            "anyOf": [
-                {"type": "integer", "minimum": 0},
-                {"type": "string", "pattern": QUANTITY_PATTERN},
-            ],
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
             "x-kubernetes-int-or-string": True,
+            "maxLength": 32,
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"type(self) == int ? self >= 0 : self.matches('{QUANTITY_PATTERN}')",
+                    "message": "must be a resource quantity such as 250m, 128Mi or 2",
+                }
+            ],
         }
     ),
 ]
@@ -102,8 +107,8 @@ class ImageSpec(SpecModel):
 class Resources(SpecModel):
     """Container resources, as in a Pod spec."""
 
-    requests: dict[str, Quantity] = Field(default_factory=dict)
-    limits: dict[str, Quantity] = Field(default_factory=dict)
+    requests: dict[str, Quantity] = Field(default_factory=dict, max_length=8)
+    limits: dict[str, Quantity] = Field(default_factory=dict, max_length=8)
 
 
 class Autoscaling(SpecModel):
@@ -111,7 +116,7 @@ class Autoscaling(SpecModel):
 
     rules = (
         Rule(
-            "self.minReplicas <= self.maxReplicas",
+            "!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",
             "autoscaling.minReplicas must not exceed autoscaling.maxReplicas",
             lambda s: s.min_replicas <= s.max_replicas,
         ),
@@ -259,7 +264,12 @@ def _shorter(first: str, second: str) -> bool:
 class AuthSpec(SpecModel):
     rules = (
         Rule(
-            "duration(self.accessTokenLifetime) < duration(self.refreshTokenLifetime)",
+            # has(): the apiserver also checks the CRD's default ({}), before nested defaults apply.
+            # matches(): a malformed duration is reported by its field's rule, not as a CEL error here.
+            "!has(self.accessTokenLifetime) || !has(self.refreshTokenLifetime)"
+            f" || !self.accessTokenLifetime.matches('{DURATION_PATTERN}')"
+            f" || !self.refreshTokenLifetime.matches('{DURATION_PATTERN}')"
+            " || duration(self.accessTokenLifetime) < duration(self.refreshTokenLifetime)",
             "auth.accessTokenLifetime must be shorter than auth.refreshTokenLifetime",
             lambda s: _shorter(s.access_token_lifetime, s.refresh_token_lifetime),
         ),

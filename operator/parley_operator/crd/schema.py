@@ -25,6 +25,8 @@ _KEPT = {
     "maxLength",
     "minItems",
     "maxItems",
+    "minProperties",
+    "maxProperties",
     "items",
     "properties",
     "required",

@@ -73,8 +73,10 @@ async def provision(spec: ChatPlatformSpec, inst: Installation, read: SecretRead
     return status
 
 
-async def _ensure_bucket(spec: ChatPlatformSpec, inst: Installation, conn: Connections) -> None:
-    await S3Bucket(conn.s3, spec.s3.region).ensure(wanted_bucket(spec, inst))
+async def _ensure_bucket(
+    spec: ChatPlatformSpec, inst: Installation, conn: Connections
+) -> list[InfrastructureProblem]:
+    return await S3Bucket(conn.s3, spec.s3.region).ensure(wanted_bucket(spec, inst))
 
 
 async def _ensure_index(spec: ChatPlatformSpec, inst: Installation, conn: Connections) -> None:

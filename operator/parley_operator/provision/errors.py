@@ -16,8 +16,20 @@ class InfraError(Exception):
         return InfrastructureProblem(component=self.component, reason=self.reason, message=self.message)
 
 
+NAMES = {"kafka": "Kafka", "s3": "S3", "opensearch": "OpenSearch"}
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    # aiokafka's KafkaConnectionError and aiohttp's connector errors are OSErrors or name themselves so.
+    return isinstance(error, OSError | TimeoutError) or "Connection" in type(error).__name__
+
+
 def unreachable(component: str, error: BaseException) -> InfraError:
     """An error of a client library, named for people: which server, and what it said."""
-    reason = {"kafka": "KafkaUnavailable", "s3": "S3Unavailable", "opensearch": "OpenSearchUnavailable"}
+    name = NAMES[component]
     detail = str(error) or type(error).__name__
-    return InfraError(component, reason[component], f"{component} unreachable or failing: {detail}")
+    if _is_connection_error(error):
+        return InfraError(component, f"{name}Unavailable", f"{name} unreachable: {detail}")
+    return InfraError(
+        component, f"{name}Error", f"{name} refused a request: {type(error).__name__}: {detail}"
+    )

@@ -7,7 +7,7 @@ client.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,7 +95,7 @@ def config_drift(want: Mapping[str, str], have: Mapping[str, str]) -> dict[str, 
     return {key: value for key, value in want.items() if have.get(key) != value}
 
 
-def existing_partitions(metadata: list[Mapping[str, Any]]) -> dict[str, int]:
+def existing_partitions(metadata: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """Partitions per topic from a Metadata response's topics (unknown topics left out)."""
     return {t["topic"]: len(t["partitions"]) for t in metadata if t.get("error_code", 0) != UNKNOWN_TOPIC}
 
@@ -134,7 +134,15 @@ class KafkaTopics:
         plan = plan_topics(wants, await _existing(admin))
         if plan.create:
             response = await admin.create_topics(
-                [NewTopic(w.name, w.partitions, w.replication_factor, dict(w.configs)) for w in plan.create]
+                [
+                    NewTopic(
+                        w.name,
+                        num_partitions=w.partitions,
+                        replication_factor=w.replication_factor,
+                        topic_configs=dict(w.configs),
+                    )
+                    for w in plan.create
+                ]
             )
             _raise_topic_errors(response.to_object())
         if plan.grow:

@@ -14,9 +14,11 @@ from urllib.parse import urlsplit
 from miniopy_async.api import Minio
 from miniopy_async.commonconfig import ENABLED, Filter
 from miniopy_async.deleteobjects import DeleteObject
+from miniopy_async.error import S3Error
 from miniopy_async.lifecycleconfig import AbortIncompleteMultipartUpload, LifecycleConfig, Rule
 
 from parley_operator.api.spec import ChatPlatformSpec
+from parley_operator.api.status import InfrastructureProblem
 from parley_operator.names import Installation
 from parley_operator.provision.errors import InfraError, unreachable
 
@@ -70,6 +72,19 @@ def merged_lifecycle(existing: Sequence[Rule], days: int) -> list[Rule] | None:
     return [*(r for r in existing if r.rule_id != LIFECYCLE_RULE_ID), our_rule(days)]
 
 
+def lifecycle_unsupported(want: BucketWant) -> InfrastructureProblem:
+    # Some S3 servers have no lifecycle API; the bucket works, abandoned uploads just stay.
+    return InfrastructureProblem(
+        component="s3",
+        reason="LifecycleUnsupported",
+        message=(
+            f"the S3 server does not implement bucket lifecycle: abandoned multipart uploads in "
+            f"{want.name} are not aborted after {want.abort_after_days} day(s)"
+        ),
+        blocking=False,
+    )
+
+
 class S3Bucket:
     def __init__(self, credentials: S3Credentials, region: str, timeout: float = 20.0) -> None:
         self.endpoint, self.secure = endpoint_parts(credentials.endpoint)
@@ -86,15 +101,22 @@ class S3Bucket:
             region=self.region,
         )
 
-    async def ensure(self, want: BucketWant) -> None:
+    async def ensure(self, want: BucketWant) -> list[InfrastructureProblem]:
+        """Creates the bucket and sets the lifecycle rule; returns what the server declined."""
         try:
             async with asyncio.timeout(self.timeout), self._client() as client:
                 if not await client.bucket_exists(want.name):
                     await client.make_bucket(want.name, location=want.region)
-                current = await client.get_bucket_lifecycle(want.name)
-                rules = merged_lifecycle(current.rules if current else [], want.abort_after_days)
-                if rules is not None:
-                    await client.set_bucket_lifecycle(want.name, LifecycleConfig(rules))
+                try:
+                    current = await client.get_bucket_lifecycle(want.name)
+                    rules = merged_lifecycle(current.rules if current else [], want.abort_after_days)
+                    if rules is not None:
+                        await client.set_bucket_lifecycle(want.name, LifecycleConfig(rules))
+                except S3Error as error:
+                    if error.code != "NotImplemented":
+                        raise
+                    return [lifecycle_unsupported(want)]
+                return []
         except InfraError:
             raise
         except Exception as error:
