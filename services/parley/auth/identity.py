@@ -117,6 +117,8 @@ def normalize_email(raw: str) -> Normalized:
         problem = "The part after @ is not a valid domain name."
     elif any(unicodedata.category(c).startswith("C") for c in email):
         problem = "An email address has no control or invisible characters."
+    elif len(email.casefold()) > EMAIL_MAX:  # case folding can lengthen (ß -> ss)
+        problem = "The email address is too long."
     if problem:
         raise InvalidIdentity("email", "invalid_email", problem)
     return Normalized(display=email, key=email.casefold())

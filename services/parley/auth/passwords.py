@@ -91,7 +91,7 @@ def check_policy(password: str, *, username: str = "", email: str = "") -> list[
         problems.append(Problem("common", "This password is among the most used ones; pick another."))
     elif password and _is_sequence(folded):
         problems.append(
-            Problem("sequence", "A run of one repeated or consecutive character is easy to guess.")
+            Problem("sequence", "One repeated character, or a run of consecutive ones, is easy to guess.")
         )
     elif len(set(folded)) < 4 and len(password) >= PASSWORD_MIN:
         problems.append(Problem("too_few_characters", "Use at least 4 different characters."))

@@ -9,6 +9,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from parley.auth.models import User
+from parley.auth.passwords import PASSWORD_MAX, PASSWORD_MIN
+from parley.common.types import Text
+
+POLICY = (
+    f"{PASSWORD_MIN} to {PASSWORD_MAX} characters; not a common password, not one repeated character "
+    "or a run of consecutive ones, at least 4 different characters, not containing the username or "
+    "the email address's name."
+)
 
 
 class Body(BaseModel):
@@ -16,24 +24,24 @@ class Body(BaseModel):
 
 
 class RegisterRequest(Body):
-    username: str = Field(min_length=1, max_length=64, examples=["ada"])
-    email: str = Field(min_length=3, max_length=320, examples=["ada@example.org"])
-    phone: str | None = Field(default=None, max_length=32, examples=["+41 44 668 18 00"])
-    password: str = Field(min_length=1, max_length=256)
+    username: Text = Field(min_length=1, max_length=64, examples=["ada"])
+    email: Text = Field(min_length=3, max_length=320, examples=["ada@example.org"])
+    phone: Text | None = Field(default=None, max_length=32, examples=["+41 44 668 18 00"])
+    password: Text = Field(min_length=1, max_length=PASSWORD_MAX, description=POLICY)
 
 
 class LoginRequest(Body):
-    login: str = Field(min_length=1, max_length=320, description="Username or email address.")
-    password: str = Field(min_length=1, max_length=256)
+    login: Text = Field(min_length=1, max_length=320, description="Username or email address.")
+    password: Text = Field(min_length=1, max_length=256)
 
 
 class RefreshRequest(Body):
-    refresh_token: str = Field(min_length=1, max_length=256)
+    refresh_token: Text = Field(min_length=1, max_length=256)
 
 
 class ChangePasswordRequest(Body):
-    current_password: str = Field(min_length=1, max_length=256)
-    new_password: str = Field(min_length=1, max_length=256)
+    current_password: Text = Field(min_length=1, max_length=256)
+    new_password: Text = Field(min_length=1, max_length=PASSWORD_MAX, description=POLICY)
 
 
 class TokenPair(BaseModel):

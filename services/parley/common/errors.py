@@ -152,6 +152,7 @@ def _documented(description: str) -> dict[str, Any]:
 # App-wide `responses=`: every operation documents the shape; FastAPI then does not add its own
 # 422 model, since one is already there.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("The request cannot be read (a body that is not UTF-8 JSON, a bad Content-Length)."),
     413: _documented("The request body is larger than the service accepts."),
     422: _documented("The request is not valid: `details` lists each problem with its location."),
     500: _documented("An unexpected error on the service's side."),

@@ -97,3 +97,27 @@ async def test_bad_content_length(small_client: httpx.AsyncClient) -> None:
 async def test_unknown_path_and_method(client: httpx.AsyncClient) -> None:
     assert_error(await client.get("/nope"), 404, "not_found")
     assert_error(await client.get("/auth/login"), 405, "method_not_allowed")
+
+
+async def test_unstorable_strings_are_422_not_500(client: httpx.AsyncClient) -> None:
+    # NUL (PostgreSQL text cannot hold it) and a lone surrogate (not encodable as UTF-8), in every
+    # string field that reaches the database or the password hasher.
+    for bad in ("\\u0000", "\\ud800"):
+        bodies = {
+            "/auth/login": [
+                f'{{"login": "ada{bad}", "password": "x"}}',
+                f'{{"login": "ada", "password": "x{bad}"}}',
+            ],
+            "/auth/register": [
+                f'{{"username": "ada{bad}", "email": "a@example.org", "password": "correct horse battery"}}',
+                f'{{"username": "ada", "email": "a@example.org", "password": "correct horse {bad}"}}',
+            ],
+            "/auth/refresh": [f'{{"refresh_token": "x{bad}"}}'],
+            "/auth/logout": [f'{{"refresh_token": "x{bad}"}}'],
+        }
+        for path, variants in bodies.items():
+            for content in variants:
+                response = await client.post(
+                    path, content=content, headers={"Content-Type": "application/json"}
+                )
+                assert_error(response, 422, "validation_error")
