@@ -9,10 +9,13 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
+from typer.testing import CliRunner
 
+from parley import cli
 from parley.common.db import sync_url
 from parley.migrations import runner
 from parley.migrations.metadata import target_metadata
@@ -42,20 +45,24 @@ def test_downgrade_and_upgrade_again(migrated_dsn: str) -> None:
     assert {"auth_users", "auth_refresh_tokens"} <= tables(migrated_dsn)
 
 
-def migrate(env: dict[str, str]) -> None:
+def test_parley_migrate_command(pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As the operator's Job runs it: a process of its own, the DSN from the environment.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_POSTGRES_DSN")}
     result = subprocess.run(
-        [sys.executable, "-m", "parley", "migrate"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "parley", "migrate"],
+        env={**env, "PARLEY_POSTGRES_DSN": pg_dsn},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
-
-
-def test_parley_migrate_command(pg_dsn: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_POSTGRES_DSN")}
-    migrate({**env, "PARLEY_POSTGRES_DSN": pg_dsn})
     assert {"auth_users", "auth_refresh_tokens"} <= tables(pg_dsn)
     # Again, with the DSN in a mounted secret file: nothing left to do, and no error.
     secret = tmp_path / "dsn"
     secret.write_text(pg_dsn + "\n")
-    migrate({**env, "PARLEY_POSTGRES_DSN_FILE": str(secret)})
+    monkeypatch.delenv("PARLEY_POSTGRES_DSN", raising=False)
+    monkeypatch.setenv("PARLEY_POSTGRES_DSN_FILE", str(secret))
+    again = CliRunner().invoke(cli.app, ["migrate"])
+    assert again.exit_code == 0, again.output
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
