@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import tempfile
 import time
 import uuid
@@ -19,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-import redis.asyncio as aioredis
 from asgi_lifespan import LifespanManager
 
 from parley.auth.app import create_app
@@ -28,7 +26,7 @@ from parley.auth.settings import AuthSettings
 from parley.common.auth import TokenVerifier
 from parley.devstack.stack import Stack
 from parley.migrations import runner
-from parley.testing.plugin import fresh_database
+from parley.testing.slices import delete_prefix, fresh_database
 
 PASSWORD = "bench password of some length"  # noqa: S105  (the bench's own throwaway accounts)
 MAX_OPERATIONS = 1_000_000
@@ -112,12 +110,7 @@ async def bench(dsn: str, redis_url: str, keys: Path, args: argparse.Namespace) 
 
             await rate("verifications/s", verify, seconds=args.seconds, concurrency=1)
     finally:
-        client_redis = aioredis.from_url(redis_url)
-        with contextlib.suppress(Exception):
-            keys_left = [key async for key in client_redis.scan_iter(match=f"{prefix}*")]
-            if keys_left:
-                await client_redis.delete(*keys_left)
-        await client_redis.aclose()
+        await delete_prefix(redis_url, prefix)
 
 
 def argon2_overrides(args: argparse.Namespace) -> dict[str, int]:

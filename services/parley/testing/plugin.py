@@ -7,7 +7,6 @@ data and can run against a stack a developer is also using.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -41,9 +40,9 @@ def redis_server(dev_stack: Stack) -> dict[str, str]:
     return _component_up(dev_stack, "redis")
 
 
-@contextlib.contextmanager
-def fresh_database(postgres_server: dict[str, str]) -> Iterator[str]:
-    """DSN of a fresh, empty database, dropped on exit (for fixtures of any scope)."""
+@pytest.fixture
+def pg_dsn(postgres_server: dict[str, str]) -> Iterator[str]:
+    """DSN of a fresh, empty database that is dropped after the test."""
     base = postgres_server["dsn"]
     admin = base.rsplit("/", 1)[0] + "/postgres"
     name = unique("t_")
@@ -57,13 +56,6 @@ def fresh_database(postgres_server: dict[str, str]) -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_dsn(postgres_server: dict[str, str]) -> Iterator[str]:
-    """DSN of a fresh, empty database that is dropped after the test."""
-    with fresh_database(postgres_server) as dsn:
-        yield dsn
-
-
-@pytest.fixture
 def redis_url(redis_server: dict[str, str]) -> str:
     return redis_server["url"]
 
@@ -73,10 +65,6 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
     """A key prefix of the test's own; its keys are deleted after the test."""
     prefix = unique("t:") + ":"
     yield prefix
-    await delete_prefix(redis_url, prefix)
-
-
-async def delete_prefix(redis_url: str, prefix: str) -> None:
     client = aioredis.from_url(redis_url)
     try:
         keys = [key async for key in client.scan_iter(match=f"{prefix}*")]

@@ -18,7 +18,7 @@ from parley.auth.app import create_app
 from parley.auth.keys import generate_pem
 from parley.auth.settings import AuthSettings
 from parley.migrations import runner
-from parley.testing.plugin import delete_prefix, fresh_database, unique
+from parley.testing.slices import delete_prefix, fresh_database, unique
 from tests.auth.conftest import PASSWORD
 
 
