@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 from asgi_lifespan import LifespanManager
-
 from parley.auth.app import create_app
 from parley.auth.keys import generate_pem
 from parley.auth.settings import AuthSettings

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-
 from parley.auth.app import create_app
 from parley.auth.keys import generate_pem
 from parley.auth.settings import AuthSettings

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-
 from parley.auth.app import create_app
 from parley.auth.settings import AuthSettings
+
 from tests.auth.conftest import client_for
 
 ENDPOINTS = ["/auth/register", "/auth/login", "/auth/refresh", "/auth/logout"]

@@ -6,8 +6,8 @@ import uuid
 
 import httpx
 from jose import jwt
-
 from parley.auth.settings import AuthSettings
+
 from tests.auth.conftest import ISSUER, PASSWORD, bearer, login, register, signed_up
 
 
@@ -60,9 +60,8 @@ async def test_access_token_format(client: httpx.AsyncClient, settings: AuthSett
 async def test_refresh_token_is_opaque_and_stored_hashed(client: httpx.AsyncClient, app: object) -> None:
     pair = await signed_up(client)
     assert pair["refresh_token"].count(".") == 0
-    from sqlalchemy import text
-
     from parley.common.db import Database
+    from sqlalchemy import text
 
     db = app.state.db  # type: ignore[attr-defined]
     assert isinstance(db, Database)

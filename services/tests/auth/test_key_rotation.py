@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from asgi_lifespan import LifespanManager
 from jose import jwt
-
 from parley.auth.app import create_app
 from parley.auth.keys import ACTIVE_KID_FILE, KeyStore, public_pem
 from parley.auth.settings import AuthSettings
 from parley.common.auth import HttpJwksSource, InvalidToken, TokenVerifier
+
 from tests.auth.conftest import ISSUER, bearer, client_for, login, signed_up
 
 

@@ -12,13 +12,12 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
-from typer.testing import CliRunner
-
 from parley import cli
 from parley.common.db import sync_url
 from parley.migrations import runner
 from parley.migrations.metadata import target_metadata
+from sqlalchemy import create_engine
+from typer.testing import CliRunner
 
 
 def tables(dsn: str) -> set[str]:

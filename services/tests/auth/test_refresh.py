@@ -8,9 +8,9 @@ import logging
 import httpx
 import pytest
 from fastapi import FastAPI
+from parley.common.db import Database
 from sqlalchemy import text
 
-from parley.common.db import Database
 from tests.auth.conftest import bearer, signed_up
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 from jose import jwt
-
 from parley.auth.keys import public_pem
+
 from tests.auth.conftest import ISSUER, bearer, signed_up
 
 

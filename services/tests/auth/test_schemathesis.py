@@ -13,12 +13,12 @@ import pytest
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, settings
-
 from parley.auth.app import create_app
 from parley.auth.keys import generate_pem
 from parley.auth.settings import AuthSettings
 from parley.migrations import runner
 from parley.testing.slices import delete_prefix, fresh_database, unique
+
 from tests.auth.conftest import PASSWORD
 
 

@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 import httpx
 from asgi_lifespan import LifespanManager
-from sqlalchemy import text
-
 from parley.auth.app import create_app
 from parley.auth.settings import AuthSettings
+from sqlalchemy import text
+
 from tests.auth.conftest import PASSWORD, client_for, login, register
 
 WRONG = "definitely not it"

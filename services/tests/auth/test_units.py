@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from typer.testing import CliRunner
-
 from parley import cli
 from parley.auth.identity import InvalidIdentity, normalize_email, normalize_phone, normalize_username
 from parley.auth.keys import ACTIVE_KID_FILE, KeyError_, KeyStore, load_pem, public_pem
 from parley.auth.passwords import check_policy
+from typer.testing import CliRunner
 
 
 @pytest.mark.parametrize(

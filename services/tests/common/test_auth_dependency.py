@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, WebSocket
-from starlette.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
-
 from parley.common.auth import CurrentUser, TokenVerifier, WebSocketUser
 from parley.common.service import new_app
 from parley.common.settings import BaseServiceSettings
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
 from tests.common.test_token_verifier import AUDIENCE, ISSUER, SUB, Signer
 
 

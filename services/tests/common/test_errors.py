@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import BaseModel
-
 from parley.common.errors import ApiError, TooManyRequests
 from parley.common.service import new_app
 from parley.common.settings import BaseServiceSettings
+from pydantic import BaseModel
 
 
 class Item(BaseModel):

@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 from jose import jwt
-
 from parley.common.auth import HttpJwksSource, InvalidToken, KeysUnavailable, TokenVerifier
 
 ISSUER = "http://issuer.test"
