@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -15,6 +16,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from jose import jwt
 from parley.common.auth import HttpJwksSource, InvalidToken, KeysUnavailable, TokenVerifier
 
@@ -260,3 +264,45 @@ async def test_jwks_entries_that_are_not_rs256_signing_keys_are_ignored(
     with pytest.raises(InvalidToken):
         await verifier.verify(signers["a"].sign())
     assert verifier.known_kids == frozenset()
+
+
+@st.composite
+def token_like(draw: st.DrawFn) -> str:
+    """Strings shaped like JWTs: segments of base64 (of JSON, sometimes) or garbage."""
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+        max_leaves=6,
+    )
+    header = (
+        st.fixed_dictionaries(
+            {
+                "alg": st.sampled_from(["RS256", "none", "HS256", "RS512", ""]),
+                "kid": st.sampled_from(["a", "b", ""]),
+            }
+        )
+        | json_values
+    )
+    segment = st.one_of(
+        header.map(lambda value: b64(json.dumps(value).encode())),
+        st.binary(max_size=40).map(b64),
+        st.text(max_size=20),
+    )
+    parts = draw(st.lists(segment, min_size=1, max_size=4))
+    return ".".join(parts)
+
+
+class StaticJwks:
+    def __init__(self, keys: list[dict[str, str]]) -> None:
+        self.keys = keys
+
+    async def fetch(self) -> Mapping[str, Any]:
+        return {"keys": self.keys}
+
+
+@given(token=token_like())
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+def test_garbage_is_only_ever_an_invalid_token(signers: dict[str, Signer], token: str) -> None:
+    verifier = TokenVerifier(StaticJwks([signers["a"].jwk()]), issuer=ISSUER, audience=AUDIENCE)
+    with pytest.raises(InvalidToken):
+        asyncio.run(verifier.verify(token))
