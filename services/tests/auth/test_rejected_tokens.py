@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from jose import jwt
 from parley.auth.keys import public_pem
 
@@ -89,19 +88,24 @@ CASES: dict[str, Callable[[dict[str, Any], bytes], str]] = {
 }
 
 
-@pytest.mark.parametrize("forge", CASES.values(), ids=CASES.keys())
-async def test_rejected(
-    client: httpx.AsyncClient, keys_dir: Path, forge: Callable[[dict[str, Any], bytes], str]
-) -> None:
+async def test_rejected(client: httpx.AsyncClient, keys_dir: Path) -> None:
+    # One app for every case: a fresh database per case would be most of the suite's time.
     pair = await signed_up(client)
     sub = jwt.get_unverified_claims(pair["access_token"])["sub"]
     pem = (keys_dir / "k1.pem").read_bytes()
-    # The same claims, signed properly, are accepted: the case differs only in what it names.
+    # The same claims, signed properly, are accepted: each case differs only in what it names.
     assert (await client.get("/auth/me", headers=bearer(sign(good_claims(sub), pem)))).status_code == 200
 
-    response = await client.get("/auth/me", headers=bearer(forge(good_claims(sub), pem)))
-    assert response.status_code == 401, response.text
-    assert response.json()["error"]["code"] in {"invalid_token", "token_expired", "unknown_key"}
+    accepted = []
+    for name, forge in CASES.items():
+        response = await client.get("/auth/me", headers=bearer(forge(good_claims(sub), pem)))
+        if response.status_code != 401 or response.json()["error"]["code"] not in {
+            "invalid_token",
+            "token_expired",
+            "unknown_key",
+        }:
+            accepted.append((name, response.status_code, response.text))
+    assert accepted == []
 
 
 async def test_small_clock_skew_is_tolerated(client: httpx.AsyncClient, keys_dir: Path) -> None:
