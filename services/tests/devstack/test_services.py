@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-
 from parley.devstack.stack import Stack
 
 
