@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from parley.devstack.component import Component
 from parley.devstack.components.kafka import Kafka
+from parley.devstack.components.kube.apiserver import KubeApiserver
+from parley.devstack.components.kube.controller_manager import KubeControllerManager
+from parley.devstack.components.kube.etcd import Etcd
+from parley.devstack.components.kube.kwok import Kwok
+from parley.devstack.components.kube.scheduler import KubeScheduler
 from parley.devstack.components.opensearch import OpenSearch
 from parley.devstack.components.postgres import Postgres
 from parley.devstack.components.redis import Redis
 from parley.devstack.components.s3 import S3
+from parley.devstack.components.service import service_component
 from parley.devstack.components.smtp import Smtp
 
 # Start order: a component comes after everything it requires.
@@ -20,27 +26,37 @@ COMPONENTS: dict[str, type[Component]] = {
         Smtp,
         Kafka,
         OpenSearch,
+        Etcd,
+        KubeApiserver,
+        KubeControllerManager,
+        KubeScheduler,
+        Kwok,
+        # Parley's own services, after the servers they use.
+        service_component("auth", requires=("postgres", "redis"), migrates=True),
     )
 }
 
 PROFILES: dict[str, tuple[str, ...]] = {
     "core": ("postgres", "redis"),
     "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp"),
-    "kube": (),
+    "kube": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
+    "platform": ("svc-auth",),
 }
 PROFILES["all"] = tuple(dict.fromkeys(name for names in PROFILES.values() for name in names))
 
 
-def resolve(names: list[str]) -> list[str]:
-    """Profiles and component names to a start-ordered list of components with their requirements."""
+def resolve(names: list[str], *, with_requirements: bool = True) -> list[str]:
+    """Profiles and component names to a start-ordered list of components, with their
+    requirements unless told otherwise (stopping kwok must not stop the etcd others use)."""
     wanted: set[str] = set()
 
     def add(name: str) -> None:
         if name in wanted:
             return
         wanted.add(name)
-        for dep in COMPONENTS[name].requires:
-            add(dep)
+        if with_requirements:
+            for dep in COMPONENTS[name].requires:
+                add(dep)
 
     for item in names:
         if item in PROFILES:

@@ -23,6 +23,7 @@ ENV_FROM_ENDPOINTS: dict[tuple[str, str], str] = {
     ("smtp", "port"): "PARLEY_SMTP_PORT",
     ("kafka", "bootstrap"): "PARLEY_KAFKA_BOOTSTRAP",
     ("opensearch", "url"): "PARLEY_OPENSEARCH_URL",
+    ("kube-apiserver", "kubeconfig"): "KUBECONFIG",
 }
 
 
@@ -42,8 +43,8 @@ class Stack:
     def component(self, name: str) -> Component:
         return COMPONENTS[name](self.paths, self.ui)
 
-    def components(self, names: Iterable[str]) -> list[Component]:
-        return [self.component(name) for name in resolve(list(names))]
+    def components(self, names: Iterable[str], *, with_requirements: bool = True) -> list[Component]:
+        return [self.component(name) for name in resolve(list(names), with_requirements=with_requirements)]
 
     def up(self, names: Iterable[str] = ("all",)) -> dict[str, dict[str, str]]:
         started = self.components(names)
@@ -78,7 +79,8 @@ class Stack:
 
     def down(self, names: Iterable[str] = ("all",)) -> list[str]:
         stopped = []
-        for comp in reversed(self.components(names)):
+        # Only what was named: components others may still need keep running.
+        for comp in reversed(self.components(names, with_requirements=False)):
             if comp.down():
                 self.ui.step(comp.name, "stopped")
                 stopped.append(comp.name)

@@ -14,3 +14,10 @@ KAFKA_SCALA = "2.13"
 # Kafka 4.1 logs through slf4j 1.7 and ships log4j-core without a binding: this one must match it.
 KAFKA_LOG4J2 = "2.24.3"
 OPENSEARCH = "2.19.6"
+
+# Kubernetes control plane. The control plane is built from k8s.io/kubernetes; its staging modules
+# (k8s.io/api, client-go, …) are published as v0.<minor>.<patch> of the same release.
+KUBERNETES = "v1.36.3"
+ETCD = "v3.6.16"
+KWOK = "v0.8.0"
+HELM = "v3.22.0"

@@ -10,7 +10,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import kubernetes
 import psycopg
 import pytest
 import redis.asyncio as aioredis
@@ -18,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from miniopy_async.api import Minio
 from opensearchpy import AsyncOpenSearch
 
+from parley.devstack.components.kube.cluster import api_client
 from parley.devstack.stack import Stack
 from parley.testing import s3
 from parley.testing.mail import MAIL_DOMAIN, Mailbox
@@ -170,3 +173,52 @@ async def opensearch_prefix(opensearch_url: str) -> AsyncIterator[str]:
         await client.indices.delete(index=f"{prefix}*", expand_wildcards="all", ignore_unavailable=True)
     finally:
         await client.close()
+
+
+@pytest.fixture(scope="session")
+def kube_server(dev_stack: Stack) -> dict[str, dict[str, str]]:
+    """The whole `kube` profile (etcd, apiserver, controller-manager, scheduler, kwok): endpoints
+    by component."""
+    return dev_stack.up(["kube"])
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(kube_server: dict[str, dict[str, str]]) -> Path:
+    """The admin kubeconfig of the dev cluster."""
+    return Path(kube_server["kube-apiserver"]["kubeconfig"])
+
+
+@pytest.fixture(scope="session")
+def helm_bin(kube_server: dict[str, dict[str, str]]) -> Path:
+    """The helm binary `up kube` installed (a client, so it has no server of its own)."""
+    return Path(kube_server["kube-apiserver"]["helm"])
+
+
+@pytest.fixture(scope="session")
+def k8s_api(kubeconfig: Path) -> Iterator[Any]:
+    """A kubernetes.client.ApiClient acting as the cluster admin."""
+    api = api_client(kubeconfig)
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+@pytest.fixture
+def k8s_namespace(k8s_api: Any) -> Iterator[str]:
+    """A fresh namespace of the test's own, deleted (with everything in it) after the test."""
+    core = kubernetes.client.CoreV1Api(k8s_api)
+    name = unique("t-")
+    core.create_namespace(
+        kubernetes.client.V1Namespace(
+            metadata=kubernetes.client.V1ObjectMeta(name=name, labels={"parley.dev/test": "true"})
+        )
+    )
+    try:
+        yield name
+    finally:
+        try:
+            core.delete_namespace(name, propagation_policy="Background")
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 404:
+                raise

@@ -1,0 +1,132 @@
+"""Building the control plane's programs from Go modules into the cache, once per version."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from parley.devstack import versions
+from parley.devstack.errors import DevStackError
+from parley.devstack.golang import go_install, go_installed, go_mod_download, go_run, wrapper_module
+from parley.devstack.paths import Paths
+
+KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+# Node: initialise to Ready, then keep it alive with a Lease; pods: Ready, Succeeded, gone on delete.
+KWOK_STAGES = (
+    "node/fast/node-initialize.yaml",
+    "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+    "pod/fast/pod-ready.yaml",
+    "pod/fast/pod-complete.yaml",
+    "pod/fast/pod-delete.yaml",
+)
+_STAGING = re.compile(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/", re.MULTILINE)
+
+
+def etcd_path(paths: Paths) -> Path:
+    return paths.builds / "bin" / f"etcd-{versions.ETCD}" / "etcd"
+
+
+def kube_bindir(paths: Paths) -> Path:
+    return paths.builds / "bin" / f"kubernetes-{versions.KUBERNETES}"
+
+
+def kube_path(paths: Paths, name: str) -> Path:
+    """Where one of KUBE_BINARIES is, once built."""
+    return kube_bindir(paths) / name
+
+
+def kwok_path(paths: Paths) -> Path:
+    return go_installed(paths, "kwok", versions.KWOK)
+
+
+def helm_path(paths: Paths) -> Path:
+    return go_installed(paths, "helm", versions.HELM)
+
+
+def build_etcd(paths: Paths, log_file: Path) -> Path:
+    """etcd from a wrapper module: `go install` refuses etcd's server module (relative replaces)."""
+    binary = etcd_path(paths)
+    if binary.exists():
+        return binary
+    wrapper = wrapper_module(paths, f"etcd-{versions.ETCD}", "module parley.dev/etcd\n\ngo 1.26\n")
+    go_run(
+        paths, ["get", "-tool", f"go.etcd.io/etcd/server/v3@{versions.ETCD}"], cwd=wrapper, log_file=log_file
+    )
+    build_into(paths, wrapper, ["go.etcd.io/etcd/server/v3"], binary.parent, {"server": "etcd"}, [], log_file)
+    return binary
+
+
+def build_kubernetes(paths: Paths, log_file: Path) -> Path:
+    """kube-apiserver, -controller-manager, -scheduler and kubectl of versions.KUBERNETES; returns
+    their directory."""
+    bindir = kube_bindir(paths)
+    if all((bindir / name).exists() for name in KUBE_BINARIES):
+        return bindir
+    version = versions.KUBERNETES
+    major, minor, patch = version.removeprefix("v").split(".")
+    # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with its own
+    # source tree; published, they are v0.<minor>.<patch>. The list changes between releases.
+    # (A few, like sample-cli-plugin, are not published; their replace lines are harmless since
+    # nothing requires them.)
+    go_mod_path = Path(go_mod_download(paths, "k8s.io/kubernetes", version, log_file)["GoMod"])
+    staging = _STAGING.findall(go_mod_path.read_text())
+    replaces = "".join(f"\t{m} => {m} v0.{minor}.{patch}\n" for m in staging)
+    go_mod = f"module parley.dev/kubernetes\n\ngo 1.26\n\nreplace (\n{replaces})\n"
+    wrapper = wrapper_module(paths, f"kubernetes-{version}", go_mod)
+    go_run(paths, ["get", f"k8s.io/kubernetes@{version}"], cwd=wrapper, log_file=log_file)
+    # Without these the binaries report v0.0.0-master and Helm's kubeVersion checks fail.
+    ldflags = [
+        f"-X {pkg}.{key}={value}"
+        for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for key, value in (
+            ("gitVersion", version),
+            ("gitMajor", major),
+            ("gitMinor", minor),
+            ("gitTreeState", "clean"),
+        )
+    ]
+    packages = [f"k8s.io/kubernetes/cmd/{name}" for name in KUBE_BINARIES]
+    # One `go build` for all: the packages they share compile once.
+    build_into(paths, wrapper, packages, bindir, {}, ldflags, log_file)
+    return bindir
+
+
+def install_kwok(paths: Paths, log_file: Path) -> Path:
+    return go_install(paths, "sigs.k8s.io/kwok/cmd/kwok", versions.KWOK, "kwok", log_file)
+
+
+def kwok_stages(paths: Paths, log_file: Path) -> str:
+    """kwok's default stages, as kwokctl configures them, from kwok's own module source: the
+    kwok binary alone simulates nothing without them. Multi-document YAML."""
+    source = Path(go_mod_download(paths, "sigs.k8s.io/kwok", versions.KWOK, log_file)["Dir"])
+    return "---\n".join((source / "kustomize" / "stage" / stage).read_text() for stage in KWOK_STAGES)
+
+
+def install_helm(paths: Paths, log_file: Path) -> Path:
+    return go_install(paths, "helm.sh/helm/v3/cmd/helm", versions.HELM, "helm", log_file)
+
+
+def build_into(
+    paths: Paths,
+    wrapper: Path,
+    packages: list[str],
+    bindir: Path,
+    renames: dict[str, str],
+    ldflags: list[str],
+    log_file: Path,
+) -> None:
+    """Build into a scratch dir first so a half-finished build never looks installed."""
+    scratch = bindir.with_name(bindir.name + ".partial")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    args = ["build", "-o", str(scratch) + "/", "-ldflags", " ".join(["-s", "-w", *ldflags]), *packages]
+    try:
+        go_run(paths, args, cwd=wrapper, log_file=log_file)
+    except DevStackError:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    for built, name in renames.items():
+        (scratch / built).rename(scratch / name)
+    shutil.rmtree(bindir, ignore_errors=True)
+    scratch.rename(bindir)
