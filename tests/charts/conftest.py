@@ -21,9 +21,11 @@ def cluster_version(k8s_api: Any) -> str:
     return kube_version(k8s_api)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chart_crd(k8s_api: Any) -> None:
-    """The ChatPlatform CRD of this tree, applied as docs/kubernetes.md says to upgrade it."""
+    """The ChatPlatform CRD of this tree, applied as docs/kubernetes.md says to upgrade it. Per test:
+    the CRD is cluster-wide, and a dev stack shared with other work trees may have had another
+    version applied meanwhile (the apiserver then defaults and prunes by that one)."""
     apply_chart_crd(k8s_api)
 
 

@@ -63,6 +63,23 @@ def service_account_kubeconfig(admin: Path, api: Any, namespace: str, account: s
     return path
 
 
+def allowed(kubeconfig: Path, verb: str, resource: str, namespace: str) -> bool:
+    """Whether the kubeconfig's identity may `verb` `resource` in `namespace` (the apiserver's own
+    authorizer answers, as SelfSubjectAccessReview)."""
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    with kubernetes.client.ApiClient(configuration) as api:
+        review = kubernetes.client.V1SelfSubjectAccessReview(
+            spec=kubernetes.client.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=kubernetes.client.V1ResourceAttributes(
+                    verb=verb, resource=resource, namespace=namespace
+                )
+            )
+        )
+        result = kubernetes.client.AuthorizationV1Api(api).create_self_subject_access_review(review)
+        return bool(result.status.allowed)
+
+
 def create_secret(api: Any, namespace: str, name: str, data: dict[str, str]) -> None:
     body = kubernetes.client.V1Secret(
         metadata=kubernetes.client.V1ObjectMeta(name=name),
@@ -186,6 +203,11 @@ def test_the_platform_reaches_ready_with_the_operator_from_the_source_tree(
     create_secret(k8s_api, ns, "parley-opensearch", {"url": opensearch_url})
 
     sa_kubeconfig = service_account_kubeconfig(kubeconfig, k8s_api, ns, "op-parley-operator", tmp_path / "sa")
+    # The chart's rights, and no more: Secrets here, none elsewhere; never Secrets' deletion.
+    assert allowed(sa_kubeconfig, "list", "secrets", ns)
+    assert not allowed(sa_kubeconfig, "list", "secrets", "kube-system")
+    assert not allowed(sa_kubeconfig, "delete", "secrets", ns)
+    assert not allowed(sa_kubeconfig, "create", "pods", ns)
     operator = OperatorProcess(sa_kubeconfig, ns, tmp_path / "operator.log")
     try:
         wait_for("the operator's liveness endpoint", operator.alive, timeout=60)
