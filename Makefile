@@ -82,6 +82,7 @@ kind-load: images
 ## server in the cluster (charts/parley/ci/kind-values.yaml)
 deploy:
 	$(KUBECTL) apply --server-side --force-conflicts -f charts/parley-operator/crds/chatplatform.yaml
+	$(KUBECTL) wait --for condition=Established crd/chatplatforms.parley.dev --timeout=60s
 	$(HELM) upgrade --install parley-operator charts/parley-operator \
 		--namespace $(OPERATOR_NAMESPACE) --create-namespace \
 		--set image.tag=$(IMAGE_TAG) --set image.pullPolicy=Never --wait
