@@ -45,7 +45,7 @@ crds: bootstrap
 
 ## helm-lint: `helm lint --strict` of both charts with every values file (helm comes with the dev stack)
 helm-lint: bootstrap
-	$(VENV)/pytest tests/charts/test_lint.py -q
+	$(VENV)/pytest tests/charts/test_chart_lint.py -q
 
 # --- Kubernetes with kind ----------------------------------------------------------------------------
 # For users with Docker, kind, kubectl and helm on their PATH. Neither `make test` nor CI runs these:
