@@ -113,6 +113,13 @@ tolerations:
 enableServiceLinks: false
 {{- end -}}
 
+{{/* A server's pod security context: the image's own user (uid), non-root, RuntimeDefault seccomp;
+servers.podSecurityContext wins key by key. */}}
+{{- define "parley.serverSecurityContext" -}}
+{{- $defaults := dict "runAsNonRoot" true "runAsUser" .uid "runAsGroup" .uid "fsGroup" .uid "seccompProfile" (dict "type" "RuntimeDefault") -}}
+{{- toYaml (merge (deepCopy .ctx.Values.servers.podSecurityContext) $defaults) -}}
+{{- end -}}
+
 {{/* A server's data: a claim per pod, or an emptyDir when persistence is off (evaluation without a
 storage provisioner). Call "parley.dataVolume" under the pod's volumes and "parley.volumeClaims" at
 the end of the StatefulSet spec. */}}
