@@ -5,6 +5,7 @@ on the files its COPY lines name, to show they make a virtualenv whose entry poi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from chartkit import REPO
+from parley_operator.cli import parse_args
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
 UV = Path.home() / ".cache" / "parley" / "tools" / "bin" / "uv"
@@ -211,3 +213,12 @@ def test_the_build_stage_makes_a_working_virtualenv(image: Image, tmp_path: Path
     site = next(inside(venv).glob("lib/python3.11/site-packages"))
     assert (site / image.package / "__init__.py").is_file(), "the package is copied into the virtualenv"
     assert not list(site.glob("*.pth")) or all(str(REPO) not in p.read_text() for p in site.glob("*.pth"))
+
+
+def test_the_operator_image_default_command_is_one_the_cli_accepts() -> None:
+    runtime = stages(instructions(REPO / "operator" / "Dockerfile"))[-1]
+    (cmd,) = [rest for keyword, rest in runtime.instructions if keyword == "CMD"]
+    args = parse_args(json.loads(cmd))
+    assert args.standalone and args.all_namespaces and args.metrics == ":9090"
+    exposed = {int(p) for keyword, rest in runtime.instructions if keyword == "EXPOSE" for p in rest.split()}
+    assert exposed == {8080, 9090} and args.liveness == "http://0.0.0.0:8080/healthz"

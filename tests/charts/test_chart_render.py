@@ -17,6 +17,7 @@ from chartkit import (
     values_files,
     values_id,
 )
+from parley_operator.cli import parse_args
 
 pytestmark = pytest.mark.kube
 
@@ -91,6 +92,23 @@ def test_the_operator_deployment(helm: Helm, cluster_version: str) -> None:
     (service,) = by_kind(objs, "Service")
     assert service["spec"]["ports"][0]["targetPort"] == "metrics" and ports["metrics"] == 9090
     assert "--metrics=:9090" in container["args"]
+
+
+@pytest.mark.parametrize("values", values_files(OPERATOR_CHART), ids=values_id)
+def test_the_operator_accepts_the_arguments_the_chart_gives_it(
+    helm: Helm, cluster_version: str, values: Path | None
+) -> None:
+    (deployment,) = by_kind(helm.template(OPERATOR_CHART, "ops", cluster_version, values), "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["parley-operator"]
+    args = parse_args(container["args"])  # exits (SystemExit) on an argument the CLI does not know
+    assert args.standalone
+    watched = (values is not None and "namespaced" in values.name) or None
+    assert bool(args.namespace) == bool(watched) and args.all_namespaces != bool(watched)
+    port = int(args.liveness.rsplit(":", 1)[1].split("/")[0])
+    probe_port = container["livenessProbe"]["httpGet"]["port"] if "livenessProbe" in container else None
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert probe_port is None or ports[probe_port] == port
 
 
 def _rules(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
