@@ -211,6 +211,10 @@ def test_the_platform_reaches_ready_with_the_operator_from_the_source_tree(
     operator = OperatorProcess(sa_kubeconfig, ns, tmp_path / "operator.log")
     try:
         wait_for("the operator's liveness endpoint", operator.alive, timeout=60)
+        services = {
+            "gateway": {"replicas": 1, "podDisruptionBudget": {"maxUnavailable": 1}},
+            "socket": {"autoscaling": {"minReplicas": 1, "maxReplicas": 3, "targetConnectionsPerPod": 100}},
+        }
         single_broker = {t: {"partitions": 2, "replicationFactor": 1} for t in TOPICS}
         values = [
             "--set",
@@ -222,7 +226,9 @@ def test_the_platform_reaches_ready_with_the_operator_from_the_source_tree(
             "--set-json",
             f"platform.kafka.topics={json.dumps(single_broker)}",
             "--set-json",
-            'platform.services={"gateway": {"replicas": 1}, "socket": {"replicas": 1}}',
+            # The socket service scales on open connections: an HPA (and the operator's own reading of
+            # the pods), so those rights of the chart are exercised too.
+            f"platform.services={json.dumps(services)}",
         ]
         helm.run("install", PLATFORM, str(PLATFORM_CHART), "-n", ns, *values)
         releases.append(PLATFORM)
@@ -261,6 +267,10 @@ def test_the_platform_reaches_ready_with_the_operator_from_the_source_tree(
         topics = asyncio.run(topics_with_prefix(kafka_bootstrap, prefix))
         suffixes = ("commands", "events", "connections", "presence", "notifications", "notifications.dlq")
         assert topics == sorted(f"{prefix}{suffix}.v1" for suffix in suffixes)
+        hpa = kubernetes.client.AutoscalingV2Api(k8s_api).read_namespaced_horizontal_pod_autoscaler(
+            f"{PLATFORM}-socket", ns
+        )
+        assert hpa.spec.max_replicas == 3
         apps = kubernetes.client.AppsV1Api(k8s_api)
         assert apps.read_namespaced_deployment(f"{PLATFORM}-gateway", ns).status.ready_replicas == 1
         # The services run the release only after its migration Job succeeded (kwok completed its pod).
@@ -282,6 +292,7 @@ def test_the_platform_reaches_ready_with_the_operator_from_the_source_tree(
         assert asyncio.run(topics_with_prefix(kafka_bootstrap, prefix)) == []
         log = operator.log.read_text()
         assert "Not enough permissions" not in log and "Forbidden" not in log, operator.tail()
+        assert "forbidden" not in yaml.safe_dump(status).lower(), yaml.safe_dump(status)
     finally:
         try:
             # While the operator still runs: its finalizer must see the ChatPlatform go.
