@@ -8,7 +8,7 @@ import logging
 
 import kopf
 
-from parley_operator import handlers
+from parley_operator import handlers, metrics
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -23,6 +23,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
     parser.add_argument(
         "--liveness", default=None, help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz"
+    )
+    parser.add_argument(
+        "--metrics", default=None, help="serve Prometheus metrics at host:port (or :port), e.g. :9090"
     )
     parser.add_argument("--standalone", action="store_true", help="no peering with other operator instances")
     parser.add_argument(
@@ -69,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
         for noisy in ("kopf.objects", "opensearch", "aiokafka"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     registry = handlers.register(kopf.OperatorRegistry(), timing(args))
+    if args.metrics:
+        metrics.serve(args.metrics)
     asyncio.run(
         kopf.operator(
             registry=registry,

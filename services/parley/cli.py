@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import logging
+import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,6 +15,8 @@ from parley.serve import SERVICES
 
 app = typer.Typer(help="Parley chat platform.", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
+auth_app = typer.Typer(help="Tools of the auth service.", no_args_is_help=True)
+app.add_typer(auth_app, name="auth")
 
 
 @app.command()
@@ -36,6 +41,47 @@ def serve(
     module, factory = SERVICES[service].split(":")
     importlib.import_module(module)
     uvicorn.run(f"{module}:{factory}", factory=True, host=host, port=port)
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    sql: Annotated[bool, typer.Option(help="Print the SQL instead of running it.")] = False,
+) -> None:
+    """Bring the database schema to REVISION (database from PARLEY_POSTGRES_DSN or its _FILE).
+
+    Safe to run again and from several processes at once; the operator runs it as a Job
+    before a version rolls out."""
+    from parley.common.settings import BaseServiceSettings
+    from parley.migrations import runner
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    runner.upgrade(BaseServiceSettings().postgres_dsn.get_secret_value(), revision, sql=sql)
+
+
+@auth_app.command()
+def keygen(
+    directory: Annotated[Path, typer.Argument(help="Signing-keys directory (PARLEY_AUTH_SIGNING_KEYS_DIR).")],
+    kid: Annotated[str | None, typer.Option(help="Key id; default: from the current UTC time.")] = None,
+    activate: Annotated[bool, typer.Option(help="Also make it the signing key (active-kid).")] = False,
+) -> None:
+    """Write a new RSA signing key as DIRECTORY/<kid>.pem (see docs/auth.md for rotation)."""
+    from parley.auth.keys import ACTIVE_KID_FILE, generate_pem, load_pem, new_kid
+
+    kid = kid or new_kid()
+    pem = generate_pem()
+    load_pem(kid, pem, "new key")  # validates the kid
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{kid}.pem"
+    if path.exists():
+        typer.secho(f"error: {path} exists", fg="red", err=True)
+        raise typer.Exit(code=1)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(pem)
+    if activate:
+        (directory / ACTIVE_KID_FILE).write_text(kid + "\n")
+    print(kid)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ from parley.devstack.paths import Paths
 from parley.devstack.system import ensure_debian_packages
 
 _COMPLETE = ".parley-complete"
+# The dev stack installs components in parallel threads; Maven's local repository is not safe for
+# two writers at once.
+_MVN_LOCK = threading.Lock()
 _PLUGIN = f"org.apache.maven.plugins:maven-dependency-plugin:{versions.MAVEN_DEPENDENCY_PLUGIN}"
 
 
@@ -65,7 +69,8 @@ def _mvn(paths: Paths, args: Sequence[str], *, cwd: Path, log_file: Path) -> Non
         f"-Dmaven.repo.local={local_repository(paths)}",
         *args,
     ]
-    process.run(argv, log_file=log_file, cwd=cwd)
+    with _MVN_LOCK:
+        process.run(argv, log_file=log_file, cwd=cwd)
 
 
 def fetch(paths: Paths, artifact: Artifact, log_file: Path) -> Path:

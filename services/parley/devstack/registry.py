@@ -13,6 +13,7 @@ from parley.devstack.components.opensearch import OpenSearch
 from parley.devstack.components.postgres import Postgres
 from parley.devstack.components.redis import Redis
 from parley.devstack.components.s3 import S3
+from parley.devstack.components.service import service_component
 from parley.devstack.components.smtp import Smtp
 
 # Start order: a component comes after everything it requires.
@@ -30,6 +31,8 @@ COMPONENTS: dict[str, type[Component]] = {
         KubeControllerManager,
         KubeScheduler,
         Kwok,
+        # Parley's own services, after the servers they use.
+        service_component("auth", requires=("postgres", "redis"), migrates=True),
     )
 }
 
@@ -37,6 +40,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "core": ("postgres", "redis"),
     "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp"),
     "kube": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
+    "platform": ("svc-auth",),
 }
 PROFILES["all"] = tuple(dict.fromkeys(name for names in PROFILES.values() for name in names))
 

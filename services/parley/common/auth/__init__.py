@@ -1,0 +1,27 @@
+"""Access-token verification for every service (HTTP and WebSocket)."""
+
+from parley.common.auth.deps import CurrentUser, VerifierDep, WebSocketUser, current_user, websocket_user
+from parley.common.auth.verifier import (
+    ALGORITHM,
+    HttpJwksSource,
+    InvalidToken,
+    JwksSource,
+    KeysUnavailable,
+    Principal,
+    TokenVerifier,
+)
+
+__all__ = [
+    "ALGORITHM",
+    "CurrentUser",
+    "HttpJwksSource",
+    "InvalidToken",
+    "JwksSource",
+    "KeysUnavailable",
+    "Principal",
+    "TokenVerifier",
+    "VerifierDep",
+    "WebSocketUser",
+    "current_user",
+    "websocket_user",
+]

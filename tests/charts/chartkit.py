@@ -1,0 +1,155 @@
+"""Helpers of the chart tests: running helm against the dev control plane and asking the apiserver
+to accept rendered objects (server-side dry run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+import yaml
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import DynamicApiError
+
+REPO = Path(__file__).resolve().parents[2]
+CHARTS = REPO / "charts"
+OPERATOR_CHART = CHARTS / "parley-operator"
+PLATFORM_CHART = CHARTS / "parley"
+CRD_NAME = "chatplatforms.parley.dev"
+TEST_MANAGER = "parley-chart-tests"
+
+
+def values_files(chart: Path) -> list[Path | None]:
+    """The chart's default values (None) and every values file under its ci/ folder."""
+    return [None, *sorted((chart / "ci").glob("*.yaml"))]
+
+
+def values_id(path: Path | None) -> str:
+    return "defaults" if path is None else path.stem
+
+
+@dataclass
+class Helm:
+    binary: Path
+    kubeconfig: Path
+    home: Path
+    """Helm's cache, config and data directories: the tests' own, never the user's."""
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "HELM_CACHE_HOME": str(self.home / "cache"),
+            "HELM_CONFIG_HOME": str(self.home / "config"),
+            "HELM_DATA_HOME": str(self.home / "data"),
+        }
+
+    def run(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(self.binary), *args], env=self.env(), capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    @staticmethod
+    def value_args(values: Path | None = None, sets: Sequence[str] = ()) -> list[str]:
+        args = ["-f", str(values)] if values is not None else []
+        for item in sets:
+            args += ["--set", item]
+        return args
+
+    def template(
+        self,
+        chart: Path,
+        namespace: str,
+        kube_version: str,
+        values: Path | None = None,
+        sets: Sequence[str] = (),
+        release: str = "t",
+    ) -> list[dict[str, Any]]:
+        out = self.run(
+            "template",
+            release,
+            str(chart),
+            "--namespace",
+            namespace,
+            "--kube-version",
+            kube_version,
+            *self.value_args(values, sets),
+        ).stdout
+        return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def kube_version(api: Any) -> str:
+    """The apiserver's own version (`v1.36.3`), as Helm's --kube-version wants it."""
+    return str(kubernetes.client.VersionApi(api).get_code().git_version)
+
+
+def api_message(error: DynamicApiError) -> str:
+    """The apiserver's Status message of a failed call."""
+    body: Any = getattr(error, "body", None)
+    try:
+        return str(json.loads(body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return str(error)
+
+
+def _dynamic(api: Any) -> Any:
+    client: Any = DynamicClient  # the dynamic client has no type hints
+    return client(api)
+
+
+def dry_run_create(api: Any, objs: Iterable[dict[str, Any]]) -> list[str]:
+    """Each object POSTed with dryRun=All and strict field validation (an unknown or duplicate field is
+    an error, not a warning); returns the apiserver's complaints, one per rejected object."""
+    dynamic = _dynamic(api)
+    problems = []
+    for obj in objs:
+        resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        try:
+            dynamic.create(
+                resource,
+                body=obj,
+                namespace=obj["metadata"].get("namespace") if resource.namespaced else None,
+                dry_run="All",
+                field_manager=TEST_MANAGER,
+                query_params=[("fieldValidation", "Strict")],
+            )
+        except DynamicApiError as error:
+            problems.append(f"{obj['kind']}/{obj['metadata']['name']}: {api_message(error)}")
+    return problems
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, interval: float = 0.5) -> Any:
+    """Polls `check` until it returns something truthy; fails with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def crd_established(api: Any) -> bool:
+    crd = kubernetes.client.ApiextensionsV1Api(api).read_custom_resource_definition(CRD_NAME)
+    conditions = (crd.status and crd.status.conditions) or []
+    return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+
+def apply_chart_crd(api: Any) -> None:
+    """The documented CRD upgrade (`kubectl apply --server-side --force-conflicts -f
+    charts/parley-operator/crds/chatplatform.yaml`), done through the API."""
+    crd = yaml.safe_load((OPERATOR_CHART / "crds" / "chatplatform.yaml").read_text())
+    dynamic = _dynamic(api)
+    resource = dynamic.resources.get(api_version=crd["apiVersion"], kind=crd["kind"])
+    dynamic.server_side_apply(resource, body=crd, field_manager=TEST_MANAGER, force_conflicts=True)
+    wait_for("the ChatPlatform CRD to be established", lambda: crd_established(api))
