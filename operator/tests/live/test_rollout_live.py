@@ -98,6 +98,9 @@ def test_a_failing_migration_stops_the_rollout_until_a_good_version(
         NAME,
         lambda p: is_current(p) and condition(p, "Degraded").get("reason") == "MigrationFailed",
         "the failed migration to be reported",
+        # Seconds with backoffLimit 0; were the field pruned by an older CRD someone else applied to
+        # this shared cluster, the Job controller's retries (10s, 20s, 40s) would take over a minute.
+        timeout=120,
     )
     assert blocked["status"]["phase"] == "Degraded" and blocked["status"]["version"] == "1.0.0"
     assert inst.migration_job("1.1.0-fail") in condition(blocked, "Degraded")["message"]

@@ -248,4 +248,5 @@ def test_jobs_finish_and_fail_by_image_tag(k8s_api: Any, k8s_namespace: str) -> 
 def test_fake_nodes_hold_hundreds_of_pods(k8s_api: Any, kube_server: dict[str, dict[str, str]]) -> None:
     core = kubernetes.client.CoreV1Api(k8s_api)
     for name in kube_server["kwok"]["nodes"].split(","):
-        assert int(core.read_node(name).status.allocatable["pods"]) >= 1000
+        # The apiserver gives quantities back in canonical form ("1k").
+        assert kubernetes.utils.parse_quantity(core.read_node(name).status.allocatable["pods"]) >= 1000
