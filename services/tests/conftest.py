@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from parley.common.kafka import ensure_topics
+from parley.common.topics import Topics
+from parley.devstack import ports
 from parley.migrations import runner
 from parley.testing.plugin import unique
 
@@ -37,3 +43,36 @@ def migrated_dsn(postgres_server: dict[str, str], migrated_template: str) -> Ite
     finally:
         with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def running_kafka() -> str:
+    """The dev stack's Kafka (`parley dev up kafka`); waits a minute for it (the dev stack is
+    shared, someone may be restarting it). A stand-in for the main branch's `kafka_bootstrap`
+    fixture, which also starts it."""
+    address = f"{ports.HOST}:{ports.KAFKA}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection((ports.HOST, ports.KAFKA), timeout=2).close()
+            return address
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"Kafka is not listening on {address}: start it with `parley dev up kafka` ({exc})"
+                )
+            time.sleep(1)
+
+
+@pytest.fixture(scope="session")
+async def session_topics(running_kafka: str) -> AsyncIterator[Topics]:
+    """The platform's topics under a prefix of this session's own, deleted afterwards."""
+    topics = Topics(unique("t-api-"))
+    await ensure_topics(running_kafka, topics.all(), partitions=1)
+    yield topics
+    admin = AIOKafkaAdminClient(bootstrap_servers=running_kafka)
+    await admin.start()
+    try:
+        await admin.delete_topics(topics.all())
+    finally:
+        await admin.close()

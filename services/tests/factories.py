@@ -77,3 +77,61 @@ def react(
     return ReactToMessage.model_validate(
         {**_base(chat_id, user_id), "message_seq": seq, "emoji": emoji, "action": action}
     )
+
+
+async def create_chat(
+    engine: AsyncEngine, owner: uuid.UUID, members: Iterable[uuid.UUID] = (), *, kind: str = "group"
+) -> uuid.UUID:
+    """A chat as the api makes one (seq 1: chat.created), written directly."""
+    from parley.common.chat.changes import insert_changes
+    from parley.common.chat.models import chat_members, chats
+    from parley.common.events import ChatCreated, MemberData
+
+    chat_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    roles = [(owner, "owner" if kind == "group" else "member"), *((m, "member") for m in members)]
+    pair = sorted(user for user, _ in roles) if kind == "direct" else [None, None]
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.insert(chats).values(
+                id=chat_id,
+                kind=kind,
+                title="chat" if kind == "group" else None,
+                direct_user_lo=pair[0],
+                direct_user_hi=pair[1],
+                created_by=owner,
+                created_at=now,
+                last_seq=1,
+                last_activity_at=now,
+                member_count=len(roles),
+            )
+        )
+        await conn.execute(
+            sa.insert(chat_members),
+            [
+                {
+                    "chat_id": chat_id,
+                    "user_id": u,
+                    "role": r,
+                    "joined_at": now,
+                    "last_read_seq": 1,
+                    "muted": False,
+                }
+                for u, r in roles
+            ],
+        )
+        await insert_changes(
+            conn,
+            [
+                ChatCreated(
+                    chat_id=chat_id,
+                    seq=1,
+                    actor_id=owner,
+                    at=now,
+                    kind=kind,  # type: ignore[arg-type]
+                    title="chat" if kind == "group" else None,
+                    members=[MemberData(user_id=u, role=r) for u, r in roles],  # type: ignore[arg-type]
+                )
+            ],
+        )
+    return chat_id

@@ -81,6 +81,7 @@ class OutboxDrainer:
         self.max_backoff = max_backoff
         self.failures = 0  # consecutive failed attempts, for health and tests
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -91,6 +92,10 @@ class OutboxDrainer:
         self._task = asyncio.create_task(self.run(), name="outbox-drainer")
 
     async def stop(self) -> None:
+        # A flag as well as the cancellation: a library awaited inside the loop may swallow a
+        # cancellation (seen with redis-py's pipeline), and the loop must end regardless.
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -99,7 +104,7 @@ class OutboxDrainer:
 
     async def run(self) -> None:
         backoff = self.min_backoff
-        while True:
+        while not self._stopping:
             try:
                 await self.drain()
             except Exception as exc:
@@ -110,16 +115,21 @@ class OutboxDrainer:
                     backoff,
                     exc,
                 )
-                await asyncio.sleep(backoff)
+                if not self._stopping:
+                    await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             if self.failures:
                 log.info("outbox: publishing again after %d failed attempt(s)", self.failures)
             self.failures = 0
             backoff = self.min_backoff
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives just as the wake-up does.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-            self._wake.clear()
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
+            if not self._stopping:
+                self._wake.clear()
 
     async def drain(self) -> int:
         """Publish until the outbox is empty; returns how many were published. Raises when a

@@ -4,23 +4,20 @@ real RS256 tokens from a test signing key, checked by the app's real verifier.""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from parley.api.app import create_app
 from parley.api.settings import ApiSettings
+from parley.common.chat.store import Stored, store_commands
 from parley.common.db import Database
-from parley.common.kafka import ensure_topics
 from parley.common.topics import Topics
-from parley.devstack import ports
-from parley.testing.plugin import unique
 from parley.testing.tokens import ISSUER, Signer, StaticJwks
 
 from tests.factories import create_users
@@ -33,42 +30,16 @@ def signer() -> Signer:
     return Signer()
 
 
-@pytest.fixture(scope="session")
-def api_kafka_bootstrap() -> str:
-    """The dev stack's Kafka (`parley dev up kafka`). A stand-in for the plugin's `kafka_bootstrap`
-    of the main branch, which also starts it."""
-    address = f"{ports.HOST}:{ports.KAFKA}"
-    try:
-        socket.create_connection((ports.HOST, ports.KAFKA), timeout=2).close()
-    except OSError as exc:
-        pytest.fail(f"Kafka is not listening on {address}: start it with `parley dev up kafka` ({exc})")
-    return address
-
-
-@pytest.fixture(scope="session")
-async def api_topics(api_kafka_bootstrap: str) -> AsyncIterator[Topics]:
-    """The platform's topics under a prefix of this session's own, deleted afterwards."""
-    topics = Topics(unique("t-api-"))
-    await ensure_topics(api_kafka_bootstrap, topics.all(), partitions=1)
-    yield topics
-    admin = AIOKafkaAdminClient(bootstrap_servers=api_kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics(topics.all())
-    finally:
-        await admin.close()
-
-
 @pytest.fixture
 def settings(
-    migrated_dsn: str, redis_url: str, redis_prefix: str, api_topics: Topics, api_kafka_bootstrap: str
+    migrated_dsn: str, redis_url: str, redis_prefix: str, session_topics: Topics, running_kafka: str
 ) -> ApiSettings:
     return ApiSettings(
         postgres_dsn=migrated_dsn,
         redis_url=redis_url,
         redis_key_prefix=redis_prefix,
-        kafka_bootstrap=api_kafka_bootstrap,
-        kafka_topic_prefix=api_topics.prefix,
+        kafka_bootstrap=running_kafka,
+        kafka_topic_prefix=session_topics.prefix,
         auth_issuer=ISSUER,
         api_max_group_members=8,
         api_outbox_poll_seconds=0.5,
@@ -119,3 +90,11 @@ def make_people(app: FastAPI, signer: Signer) -> MakePeople:
         ]
 
     return make
+
+
+async def store(app: FastAPI, *commands: Any) -> list[Any]:
+    """Messages and the like, stored the way the consumer stores them."""
+    async with database(app).engine.begin() as conn:
+        outcomes = await store_commands(conn, list(commands))
+    assert all(isinstance(o, Stored) for o in outcomes), outcomes
+    return [o.event for o in outcomes]
