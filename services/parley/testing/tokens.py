@@ -11,7 +11,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jose import jwt
+from jose import jwk, jwt
 
 ISSUER = "http://auth.test"
 AUDIENCE = "parley"
@@ -28,9 +28,11 @@ class Signer:
         self.issuer = issuer
         self.audience = audience
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self._pem = key.private_bytes(
+        pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
+        )
+        # Loaded once: jose would parse (and slowly check) the PEM again for every token.
+        self._key = jwk.construct(pem, algorithm="RS256")
         numbers = key.public_key().public_numbers()
         self._jwk = {
             "kty": "RSA",
@@ -65,7 +67,7 @@ class Signer:
             "preferred_username": username,
             **(extra or {}),
         }
-        return jwt.encode(claims, self._pem, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"})
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"})
 
 
 class StaticJwks:

@@ -36,7 +36,7 @@ from parley.common.events import ReadUpdated
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/chats", tags=["chats"], responses=responses(401))
+router = APIRouter(prefix="/chats", tags=["chats"], responses=responses(400, 401))
 
 Cursor = Annotated[str, Query(min_length=1, max_length=200, description="From the previous page.")]
 

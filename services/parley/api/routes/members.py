@@ -20,7 +20,7 @@ from parley.api.schemas import (
 from parley.common.auth import CurrentUser
 from parley.common.errors import responses
 
-router = APIRouter(prefix="/chats/{chat_id}/members", tags=["members"], responses=responses(401, 404))
+router = APIRouter(prefix="/chats/{chat_id}/members", tags=["members"], responses=responses(400, 401, 404))
 
 
 @router.get("", summary="Members, with roles and read positions")

@@ -22,7 +22,7 @@ from parley.common.auth import CurrentUser
 from parley.common.errors import responses
 from parley.common.text import printable_token
 
-router = APIRouter(prefix="/users", tags=["users"], responses=responses(401))
+router = APIRouter(prefix="/users", tags=["users"], responses=responses(400, 401))
 
 UsernamePrefix = Annotated[
     str, StringConstraints(min_length=1, max_length=32), AfterValidator(printable_token)
