@@ -1,4 +1,5 @@
-"""FastAPI dependencies of the api: a database connection per request, the settings, the outbox."""
+"""FastAPI dependencies of the api: a database connection per request, the settings, the outbox.
+All `async def`: FastAPI runs a plain `def` dependency in a worker thread."""
 
 from __future__ import annotations
 
@@ -21,19 +22,19 @@ async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
-def settings(request: Request) -> ApiSettings:
+async def settings(request: Request) -> ApiSettings:
     value = request.app.state.settings
     assert isinstance(value, ApiSettings)
     return value
 
 
-def drainer(request: Request) -> OutboxDrainer:
+async def drainer(request: Request) -> OutboxDrainer:
     value = request.app.state.outbox
     assert isinstance(value, OutboxDrainer)
     return value
 
 
-def publisher(request: Request) -> EventPublisher:
+async def publisher(request: Request) -> EventPublisher:
     value = request.app.state.publisher
     assert isinstance(value, EventPublisher)
     return value
