@@ -39,6 +39,10 @@ CHATS = DIRECT_CHATS + GROUP_CHATS
 HOT_EVERY = 100
 HOT_MESSAGES, COLD_MESSAGES = 505, 5
 HOT_REACTIONS = 50  # reaction changes in each busy chat, after its messages
+# One more user, in every 4th group (5,000 chats): the chat list's worst case is a user in many chats.
+POWER_USER = USERS
+POWER_EVERY = 4
+POWER_CHATS = GROUP_CHATS // POWER_EVERY
 
 # Deterministic ids: user i and chat c are readable in the database and computable here.
 FUNCTIONS = f"""
@@ -118,6 +122,25 @@ SEED_STEPS: list[tuple[str, str]] = [
                pg_temp.at(c, k + 1)
         FROM generate_series(0, {CHATS - 1}) c
         CROSS JOIN LATERAL generate_series(1, pg_temp.n(c)) k
+        """,
+    ),
+    (
+        "power user",
+        f"""
+        WITH u AS (
+            INSERT INTO auth_users (id, username, username_key, email, email_key, password_hash, disabled,
+                                    created_at, password_changed_at)
+            VALUES (pg_temp.u({POWER_USER}), 'power', 'power', 'power@bench.test', 'power@bench.test',
+                    'not-a-hash', false, now(), now())
+            RETURNING id
+        ), joined AS (
+            INSERT INTO chat_members (chat_id, user_id, role, joined_at, last_read_seq, muted)
+            SELECT pg_temp.c(c), (SELECT id FROM u), 'member', pg_temp.start(c),
+                   greatest(1, pg_temp.last_seq(c) - c % 3), false
+            FROM generate_series({DIRECT_CHATS}, {CHATS - 1}, {POWER_EVERY}) c
+            RETURNING chat_id
+        )
+        UPDATE chats SET member_count = member_count + 1 WHERE id IN (SELECT chat_id FROM joined)
         """,
     ),
     (
@@ -302,6 +325,14 @@ async def measure(dsn: str, redis_url: str, requests: int) -> None:
         print(f"  history, newest page of 50         {percentiles(await timed(requests, latest_page))}")
         print(f"  history, page of 50 at a random seq {percentiles(await timed(requests, older_page))}")
         print(f"  sync, 50 changes after a random seq {percentiles(await timed(requests, sync_page))}")
+
+        power = str(user_id(POWER_USER))
+
+        async def power_list(n: int) -> httpx.Response:
+            return await client.get("/chats", params={"limit": 30}, headers=auth(power))
+
+        power_samples = await timed(requests // 10, power_list)
+        print(f"  chat list of a user in {POWER_CHATS:,} chats  {percentiles(power_samples)}")
     # The plans for a busy chat (hundreds of messages) and for user 0 (in 31 chats).
     explain(dsn, next(sample for sample in samples if sample[2] > HOT_MESSAGES))
 
@@ -312,8 +343,14 @@ def explain(dsn: str, sample: tuple[str, str, int]) -> None:
 
     chat, user, last = sample
     busy_user = str(user_id(0))
+    power = str(user_id(POWER_USER))
     plans: list[tuple[str, str, dict[str, Any]]] = [
         ("chat list (first page of 30)", str(_FIRST_PAGE), {"me": busy_user, "limit": 31}),
+        (
+            f"chat list of a user in {POWER_CHATS:,} chats",
+            str(_FIRST_PAGE),
+            {"me": power, "limit": 31},
+        ),
         (
             "history page (50 before a seq)",
             str(_BEFORE),

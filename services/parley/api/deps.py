@@ -16,9 +16,17 @@ from parley.common.outbox import OutboxDrainer
 
 
 async def connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """Core, not ORM: the api reads and writes rows, not objects. Write paths open their own
-    transaction on it; reads run in the implicit one, which is rolled back (nothing to keep)."""
+    """For routes that write: Core, not ORM (the api reads and writes rows, not objects). Write
+    paths open their own transaction on it."""
     async with get_database(request).engine.connect() as conn:
+        yield conn
+
+
+async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """For routes that only read: autocommit, so no BEGIN and ROLLBACK round trips around the
+    queries. Each statement sees its own snapshot, as it would in a READ COMMITTED transaction."""
+    async with get_database(request).engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
 
 
@@ -41,6 +49,7 @@ async def publisher(request: Request) -> EventPublisher:
 
 
 ConnDep = Annotated[AsyncConnection, Depends(connection)]
+ReadConnDep = Annotated[AsyncConnection, Depends(read_connection)]
 SettingsDep = Annotated[ApiSettings, Depends(settings)]
 OutboxDep = Annotated[OutboxDrainer, Depends(drainer)]
 PublisherDep = Annotated[EventPublisher, Depends(publisher)]

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from parley.common.chat.types import ChatKind, ChatTitle, Role, SeqOrZero
-from parley.common.events import StoredEvent, StoredEventType
+from parley.common.events import StoredEvent
 from parley.common.text import single_line
 from parley.common.users.models import DISPLAY_NAME_MAX, NotificationPreferences
 
@@ -191,5 +191,3 @@ class ReadState(BaseModel):
 
 
 Order = Literal["newest_first", "oldest_first"]
-
-__all__ = ["StoredEventType"]

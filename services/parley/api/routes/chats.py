@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from parley.api import chats, history, membership
-from parley.api.deps import ConnDep, OutboxDep, PublisherDep, SettingsDep
+from parley.api.deps import ConnDep, OutboxDep, PublisherDep, ReadConnDep, SettingsDep
 from parley.api.errors import ChatNotFound
 from parley.api.schemas import (
     CHATS_PAGE_DEFAULT,
@@ -48,7 +48,7 @@ Cursor = Annotated[str, Query(min_length=1, max_length=200, description="From th
 )
 async def list_chats(
     user: CurrentUser,
-    conn: ConnDep,
+    conn: ReadConnDep,
     limit: Annotated[int, Query(ge=1, le=CHATS_PAGE_MAX)] = CHATS_PAGE_DEFAULT,
     cursor: Cursor | None = None,
 ) -> ChatList:
@@ -94,7 +94,7 @@ async def create_group(
 
 
 @router.get("/{chat_id}", responses=responses(404), summary="One of my chats")
-async def get_chat(chat_id: uuid.UUID, user: CurrentUser, conn: ConnDep) -> ChatSummary:
+async def get_chat(chat_id: uuid.UUID, user: CurrentUser, conn: ReadConnDep) -> ChatSummary:
     return await chats.get_chat(conn, user.user_id, chat_id)
 
 
@@ -143,7 +143,7 @@ async def mute_chat(chat_id: uuid.UUID, body: MuteChat, user: CurrentUser, conn:
 async def get_messages(
     chat_id: uuid.UUID,
     user: CurrentUser,
-    conn: ConnDep,
+    conn: ReadConnDep,
     before_seq: Annotated[SeqOrZero | None, Query()] = None,
     after_seq: Annotated[SeqOrZero | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MESSAGES_PAGE_MAX)] = MESSAGES_PAGE_DEFAULT,

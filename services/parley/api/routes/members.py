@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from parley.api import members, membership
-from parley.api.deps import ConnDep, OutboxDep, SettingsDep
+from parley.api.deps import ConnDep, OutboxDep, ReadConnDep, SettingsDep
 from parley.api.schemas import (
     MEMBERS_PAGE_DEFAULT,
     MEMBERS_PAGE_MAX,
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/chats/{chat_id}/members", tags=["members"], response
 async def list_members(
     chat_id: uuid.UUID,
     user: CurrentUser,
-    conn: ConnDep,
+    conn: ReadConnDep,
     limit: Annotated[int, Query(ge=1, le=MEMBERS_PAGE_MAX)] = MEMBERS_PAGE_DEFAULT,
     cursor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> MemberList:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import AfterValidator, StringConstraints
 
 from parley.api import profiles
-from parley.api.deps import ConnDep
+from parley.api.deps import ConnDep, ReadConnDep
 from parley.api.schemas import (
     USERS_PAGE_DEFAULT,
     USERS_PAGE_MAX,
@@ -30,7 +30,7 @@ UsernamePrefix = Annotated[
 
 
 @router.get("/me", responses=responses(403), summary="My profile")
-async def get_me(user: CurrentUser, conn: ConnDep) -> OwnProfile:
+async def get_me(user: CurrentUser, conn: ReadConnDep) -> OwnProfile:
     return await profiles.own_profile(conn, user.user_id)
 
 
@@ -52,7 +52,7 @@ async def patch_me(body: ProfileUpdate, user: CurrentUser, conn: ConnDep) -> Own
 )
 async def find_users(
     user: CurrentUser,
-    conn: ConnDep,
+    conn: ReadConnDep,
     prefix: Annotated[UsernamePrefix, Query(description="The start of a username.")],
     limit: Annotated[int, Query(ge=1, le=USERS_PAGE_MAX)] = USERS_PAGE_DEFAULT,
 ) -> UserList:
@@ -60,5 +60,5 @@ async def find_users(
 
 
 @router.get("/{user_id}", responses=responses(404), summary="A user's public profile")
-async def get_user(user_id: uuid.UUID, user: CurrentUser, conn: ConnDep) -> PublicProfile:
+async def get_user(user_id: uuid.UUID, user: CurrentUser, conn: ReadConnDep) -> PublicProfile:
     return await profiles.get_public_profile(conn, user_id)
