@@ -1,8 +1,8 @@
-"""Waiting between attempts while a server is away: exponential, capped, logged once per outage."""
+"""Waiting between attempts while a server is away: exponential, capped, logged once per outage
+(and again whenever the wait reaches its cap)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 log = logging.getLogger(__name__)
@@ -16,19 +16,21 @@ class Backoff:
         self.delay = minimum
         self.failures = 0  # in a row, for health and tests
 
-    async def failed(self, exc: BaseException) -> None:
+    def failed(self, exc: BaseException) -> float:
+        """Record a failure; returns how long to wait before the next attempt."""
         self.failures += 1
-        level = logging.WARNING if self.failures == 1 or self.delay >= self.maximum else logging.INFO
+        delay = self.delay
+        level = logging.WARNING if self.failures == 1 or delay >= self.maximum else logging.INFO
         log.log(
             level,
             "%s failed %d time(s) in a row, next try in %.1f s: %r",
             self.what,
             self.failures,
-            self.delay,
+            delay,
             exc,
         )
-        await asyncio.sleep(self.delay)
         self.delay = min(self.delay * 2, self.maximum)
+        return delay
 
     def succeeded(self) -> None:
         if self.failures:

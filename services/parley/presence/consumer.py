@@ -19,13 +19,16 @@ from pydantic import ValidationError
 from parley.common.events import parse_connection_event
 from parley.presence.backoff import Backoff
 from parley.presence.store import AnyConnectionEvent
+from parley.presence.worker import Worker
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Sequence[AnyConnectionEvent]], Awaitable[object]]
 
 
-class ConnectionsConsumer:
+class ConnectionsConsumer(Worker):
+    name = "consumer"
+
     def __init__(
         self,
         *,
@@ -36,6 +39,7 @@ class ConnectionsConsumer:
         batch_size: int = 500,
         max_backoff: float = 30.0,
     ) -> None:
+        super().__init__()
         self.bootstrap = bootstrap
         self.topic = topic
         self.group_id = group_id
@@ -44,20 +48,9 @@ class ConnectionsConsumer:
         self.kafka_backoff = Backoff("consuming the connections topic", maximum=max_backoff)
         self.apply_backoff = Backoff("applying connection events", maximum=max_backoff)
         self.applied = 0  # events applied since start, for tests and metrics
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="presence-consumer")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def run(self) -> None:
-        while True:
+        while not self.stopping:
             consumer = AIOKafkaConsumer(
                 self.topic,
                 bootstrap_servers=self.bootstrap,
@@ -74,13 +67,13 @@ class ConnectionsConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                await self.kafka_backoff.failed(exc)
+                await self.pause(self.kafka_backoff.failed(exc))
             finally:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
+        while not self.stopping:
             batches = await consumer.getmany(timeout_ms=1000, max_records=self.batch_size)
             self.kafka_backoff.succeeded()
             records = [record for partition in batches.values() for record in partition]
@@ -89,7 +82,8 @@ class ConnectionsConsumer:
             events = [
                 event for event in (self._parse(record.value) for record in records) if event is not None
             ]
-            await self._apply_until_done(events)
+            if not await self._apply_until_done(events):
+                return  # stopping: the batch comes again to whoever has the partition next
             await consumer.commit()
 
     @staticmethod
@@ -105,15 +99,17 @@ class ConnectionsConsumer:
             )
             return None
 
-    async def _apply_until_done(self, events: list[AnyConnectionEvent]) -> None:
-        while True:
+    async def _apply_until_done(self, events: list[AnyConnectionEvent]) -> bool:
+        """True once applied; False if the service is stopping first."""
+        while not self.stopping:
             try:
                 await self.handle(events)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                await self.apply_backoff.failed(exc)
+                await self.pause(self.apply_backoff.failed(exc))
                 continue
             self.apply_backoff.succeeded()
             self.applied += len(events)
-            return
+            return True
+        return False

@@ -19,11 +19,14 @@ from parley.common.topics import user_key
 from parley.presence import lua
 from parley.presence.backoff import Backoff
 from parley.presence.store import Change
+from parley.presence.worker import Worker
 
 log = logging.getLogger(__name__)
 
 
-class KafkaOutbox:
+class KafkaOutbox(Worker):
+    name = "outbox"
+
     def __init__(
         self,
         redis: Redis,
@@ -36,6 +39,7 @@ class KafkaOutbox:
         poll_seconds: float = 1.0,
         max_backoff: float = 30.0,
     ) -> None:
+        super().__init__()
         self.redis = redis
         self.keys = keys
         self.producer = producer
@@ -47,29 +51,18 @@ class KafkaOutbox:
         self._trim = redis.register_script(lua.OUTBOX_TRIM)
         self._release = redis.register_script(lua.RELEASE_LOCK)
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="presence-outbox")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
     async def run(self) -> None:
-        while True:
+        while not self.stopping:
             try:
                 await self.drain()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                await self.backoff.failed(exc)
+                await self.pause(self.backoff.failed(exc))
                 continue
             self.backoff.succeeded()
             with contextlib.suppress(TimeoutError):

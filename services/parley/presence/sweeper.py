@@ -4,39 +4,31 @@ Without it a socket process that died would leave its users online until some ot
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from parley.presence.backoff import Backoff
+from parley.presence.worker import Worker
 
 
-class Sweeper:
+class Sweeper(Worker):
+    name = "sweeper"
+
     def __init__(self, tick: Callable[[], Awaitable[object]], *, interval: float, max_backoff: float) -> None:
+        super().__init__()
         self.tick = tick
         self.interval = interval
         self.backoff = Backoff("the presence sweep", minimum=interval, maximum=max(interval, max_backoff))
         self.sweeps = 0  # completed, for tests and metrics
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="presence-sweeper")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def run(self) -> None:
-        while True:
+        while not self.stopping:
             try:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                await self.backoff.failed(exc)
+                await self.pause(self.backoff.failed(exc))
                 continue
             self.backoff.succeeded()
             self.sweeps += 1
-            await asyncio.sleep(self.interval)
+            await self.pause(self.interval)

@@ -85,6 +85,8 @@ class ConnectionReporter:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._closed = False
         self.send_failures = 0  # consecutive failed sends of connection events
         self.heartbeat_failures = 0  # consecutive failed heartbeats
 
@@ -125,6 +127,8 @@ class ConnectionReporter:
         """Begin heartbeats (the first one now) and the sending of connection events."""
         if self._tasks:
             return
+        self._stopping.clear()
+        self._closed = False
         self._tasks = [
             asyncio.create_task(self._heartbeats(), name="presence-heartbeats"),
             asyncio.create_task(self._sender(), name="presence-events"),
@@ -143,16 +147,16 @@ class ConnectionReporter:
         """On a clean shutdown, after the connections were closed (or instead of closing them
         one by one): sends what is queued, then tells presence this instance is gone, so its
         users go offline now instead of when the heartbeats' time is up."""
-        heartbeats = self._tasks[:1]
-        for task in heartbeats:
-            task.cancel()
+        self._stopping.set()  # no more heartbeats
         if not await self.flush(grace):
             log.warning("presence: %d connection event(s) unsent at shutdown", len(self._pending))
-        for task in self._tasks:
+        self._closed = True  # the sender ends too, even if a library swallowed the cancel
+        self._wake.set()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
         stopped = InstanceStopped(instance_id=self.instance_id, at=self.clock())
         try:
             await asyncio.wait_for(self.producer.send_many([self._record(stopped)]), grace)
@@ -194,7 +198,9 @@ class ConnectionReporter:
         return self.topics.connections, user_key(event.user_id), encode(event)
 
     async def _heartbeats(self) -> None:
-        while True:
+        loop = asyncio.get_running_loop()
+        while not self._stopping.is_set():
+            began = loop.time()
             try:
                 await self.heartbeat()
             except asyncio.CancelledError:
@@ -207,14 +213,17 @@ class ConnectionReporter:
                 if self.heartbeat_failures:
                     log.info("presence: heartbeats sent again after %d failure(s)", self.heartbeat_failures)
                 self.heartbeat_failures = 0
-            await asyncio.sleep(self.heartbeat_seconds)
+            # A steady beat: a slow send does not push the next one later.
+            wait = max(0.0, self.heartbeat_seconds - (loop.time() - began))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), wait)
 
     async def _sender(self) -> None:
         backoff = self.min_backoff
-        while True:
+        while not self._closed:
             await self._wake.wait()
             self._wake.clear()
-            while self._pending:
+            while self._pending and not self._closed:
                 batch = self._take_batch()
                 try:
                     await self.producer.send_many([self._record(event) for event in batch])
