@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from parley.common.presence import PresenceKeys, UserPresence, read_presence
 from parley.common.redis import RedisDep
 from parley.presence.settings import PresenceSettings
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["presence"])
 
 
@@ -68,6 +70,7 @@ async def get_presence(
     try:
         return PresenceList(users=await read_presence(redis, keys, ids))
     except RedisError as exc:
+        log.warning("presence: cannot read from Redis: %r", exc, exc_info=True)
         raise ApiError(
             "Presence cannot be read right now.", code="presence_unavailable", status_code=503
         ) from exc
