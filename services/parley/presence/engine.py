@@ -11,6 +11,8 @@ from parley.presence.store import AnyConnectionEvent, Change, PresenceStore
 
 log = logging.getLogger(__name__)
 
+SWEEP_BATCH = 5
+
 
 class PresenceEngine:
     def __init__(self, store: PresenceStore, outbox: KafkaOutbox) -> None:
@@ -27,11 +29,17 @@ class PresenceEngine:
     async def tick(self) -> list[Change]:
         """One sweep: expire instances whose time is up, recompute their users, forget instances
         long expired."""
-        expired = await self.store.sweep()
-        if expired:
-            log.info("socket instance(s) stopped sending heartbeats: %s", ", ".join(expired))
-        changes = await self.store.settle()
-        await self.store.forget()
+        changes: list[Change] = []
+        while True:
+            # A few instances per script: each may hold thousands of connections, and a script
+            # holds Redis for its whole run.
+            expired = await self.store.sweep(limit=SWEEP_BATCH)
+            if expired:
+                log.info("socket instance(s) stopped sending heartbeats: %s", ", ".join(expired))
+            changes += await self.store.settle()
+            if len(expired) < SWEEP_BATCH:
+                break
+        await self.store.forget(limit=SWEEP_BATCH)
         await self._announce(changes)
         return changes
 

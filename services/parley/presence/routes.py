@@ -70,7 +70,7 @@ async def get_presence(
     try:
         return PresenceList(users=await read_presence(redis, keys, ids))
     except RedisError as exc:
-        log.warning("presence: cannot read from Redis: %r", exc, exc_info=True)
+        log.warning("presence: cannot read from Redis: %r", exc)
         raise ApiError(
             "Presence cannot be read right now.", code="presence_unavailable", status_code=503
         ) from exc

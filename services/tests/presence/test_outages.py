@@ -161,11 +161,8 @@ async def test_kafka_away_changes_wait_in_the_outbox_and_leave_in_order(
     kafka_bootstrap: str,
 ) -> None:
     user = uuid.uuid4()
-    events = [
-        Connected(user_id=user, connection_id=f"c{n}", instance_id="s", at="2030-01-01T00:00:00Z")
-        for n in range(1)
-    ]
-    await store.apply(events, now=1_893_456_000.0)  # online
+    connected = Connected(user_id=user, connection_id="c", instance_id="s", at="2030-01-01T00:00:00Z")
+    await store.apply([connected], now=1_893_456_000.0)  # online
     await store.sweep(now=1_893_456_100.0)
     await store.settle(now=1_893_456_100.0)  # offline: its instance never beat
     away = KafkaProducer(

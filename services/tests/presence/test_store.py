@@ -15,8 +15,11 @@ from parley.common.events import (
     InstanceHeartbeat,
     InstanceStopped,
 )
+from parley.common.kafka import KafkaProducer
 from parley.common.presence import PresenceKeys, read_presence
 from parley.common.redis import Redis
+from parley.presence.engine import SWEEP_BATCH, PresenceEngine
+from parley.presence.outbox import KafkaOutbox
 from parley.presence.store import AnyConnectionEvent, Change, PresenceStore
 
 from tests.presence.conftest import TIMING
@@ -249,3 +252,19 @@ async def test_a_big_instance_is_recomputed_in_chunks(store: PresenceStore) -> N
     rest = await store.settle(now=T0 + TTL + 1, chunk=100)
     assert {c.user_id for c in first + rest} == set(users)
     assert {c.status for c in first + rest} == {"offline"}
+
+
+async def test_one_tick_expires_every_instance_whose_time_is_up(
+    redis: Redis, keys: PresenceKeys, producer: KafkaProducer
+) -> None:
+    """More instances than one sweep script takes (a whole socket fleet restarted at once)."""
+    clock = [T0]
+    store = PresenceStore(redis, keys, TIMING, clock=lambda: clock[0])
+    engine = PresenceEngine(store, KafkaOutbox(redis, keys, producer, "unused"))
+    users = [uuid.uuid4() for _ in range(3 * SWEEP_BATCH + 2)]
+    await engine.handle([conn(Connected, user, "c", f"s{n}", 0) for n, user in enumerate(users)])
+    clock[0] = T0 + TTL + 1
+    changes = await engine.tick()
+    assert sorted(c.user_id for c in changes) == sorted(users)
+    assert {c.status for c in changes} == {"offline"}
+    assert await redis.zcard(keys.alive) == 0
