@@ -21,6 +21,7 @@ from parley.common.events import (
 from parley.common.kafka import KafkaProducer
 from parley.common.presence import ConnectionReporter
 from parley.common.topics import Topics
+from pydantic import ValidationError
 
 from tests.presence.conftest import closed_port, read_topic
 
@@ -163,3 +164,10 @@ def test_instance_ids(instance_id: str | None, producer: KafkaProducer) -> None:
         InstanceStopped(instance_id=first.instance_id, at="2025-01-01T00:00:00Z")  # a valid id
     else:
         assert first.instance_id == instance_id
+
+
+def test_a_malformed_connection_id_is_the_callers_bug(producer: KafkaProducer) -> None:
+    reporter = ConnectionReporter(producer, Topics("x"), instance_id="sock-d")
+    with pytest.raises(ValidationError):
+        reporter.connected(uuid.uuid4(), "has/slash")
+    assert reporter.connections == 0

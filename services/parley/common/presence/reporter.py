@@ -98,8 +98,11 @@ class ConnectionReporter:
     # --- what the socket calls ---------------------------------------------------------------
 
     def connected(self, user_id: uuid.UUID, connection_id: str) -> None:
+        """Raises a pydantic ValidationError for a malformed connection id (a bug of the caller's);
+        this and the other calls never fail otherwise."""
+        event = self._event(Connected, user_id, connection_id)
         self._open[connection_id] = user_id
-        self._queue(self._event(Connected, user_id, connection_id))
+        self._queue(event)
 
     def away(self, user_id: uuid.UUID, connection_id: str) -> None:
         if self._open.get(connection_id) != user_id:
