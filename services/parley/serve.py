@@ -6,4 +6,5 @@ from __future__ import annotations
 SERVICES: dict[str, str] = {
     "auth": "parley.auth.app:create_app",
     "api": "parley.api.app:create_app",
+    "presence": "parley.presence.app:create_app",
 }

@@ -1,6 +1,6 @@
 """Every event Parley's services exchange, defined once; producers and consumers import these.
 
-Three families, each a discriminated union on `type`:
+Chat events come in three families, each a discriminated union on `type`:
 - `Command`: what the socket produces to the commands topic for a client's send, edit, delete or
   react (keyed by chat id). `user_id` is the authenticated issuer, set by the socket from the
   token and never taken from the client.
@@ -9,6 +9,13 @@ Three families, each a discriminated union on `type`:
   `GET /chats/{id}/messages?after_seq=` returns: one schema for the live and the catch-up path.
 - `LiveEvent`: what a chat's Redis channel carries: the stored events plus ephemeral ones that
   never get a seq (read positions, typing, a rejected command).
+
+Presence has two more:
+- `ConnectionEvent`: what the socket produces to the connections topic about its WebSocket
+  connections (keyed by user id) and about itself (heartbeats and a clean stop, keyed by its
+  instance id). One heartbeat covers every connection of its instance; see docs/presence.md.
+- `PresenceEvent`: a user's aggregate presence changed; the presence service produces it to the
+  presence topic (keyed by user id) and publishes it on the user's Redis presence channel.
 
 Versioning: every event has `v`. A backwards-compatible change (a new optional field) keeps the
 version and readers ignore fields they do not know; a breaking change is a new model with
@@ -235,9 +242,101 @@ class CommandRejected(Event):
 LiveEvent = Annotated[StoredEventType | ReadUpdated | Typing | CommandRejected, Field(discriminator="type")]
 
 
+# --- connections (socket -> connections topic) and presence (presence -> presence topic) -------
+
+ConnectionId = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$", description="Unique per socket instance."
+    ),
+]
+InstanceId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="One socket process: a new id every time a process starts.",
+    ),
+]
+PresenceStatus = Literal["online", "away", "offline"]
+
+
+class ConnectionEventBase(Event):
+    user_id: uuid.UUID
+    connection_id: ConnectionId
+    instance_id: InstanceId
+    at: AwareDatetime
+
+
+class Connected(ConnectionEventBase):
+    """A WebSocket was accepted for the user; it counts as online until told otherwise."""
+
+    type: Literal["connection.connected"] = "connection.connected"
+
+
+class ConnectionAway(ConnectionEventBase):
+    """The client says its user is away (idle, in the background)."""
+
+    type: Literal["connection.away"] = "connection.away"
+
+
+class ConnectionActive(ConnectionEventBase):
+    """The client says its user is back."""
+
+    type: Literal["connection.active"] = "connection.active"
+
+
+class Disconnected(ConnectionEventBase):
+    type: Literal["connection.disconnected"] = "connection.disconnected"
+
+
+class InstanceHeartbeat(Event):
+    """A socket instance is alive, and with it every connection it reported and has not closed."""
+
+    type: Literal["instance.heartbeat"] = "instance.heartbeat"
+    instance_id: InstanceId
+    at: AwareDatetime
+    interval_seconds: float = Field(gt=0, le=3600, description="When the next heartbeat is due.")
+    connections: int = Field(ge=0, description="Its open connections (for metrics; not a roster).")
+
+
+class InstanceStopped(Event):
+    """A socket instance shut down cleanly: every connection it had is closed."""
+
+    type: Literal["instance.stopped"] = "instance.stopped"
+    instance_id: InstanceId
+    at: AwareDatetime
+
+
+ConnectionEventType = Connected | ConnectionAway | ConnectionActive | Disconnected
+InstanceEventType = InstanceHeartbeat | InstanceStopped
+ConnectionEvent = Annotated[ConnectionEventType | InstanceEventType, Field(discriminator="type")]
+
+
+class PresenceChanged(Event):
+    type: Literal["presence.changed"] = "presence.changed"
+    user_id: uuid.UUID
+    status: PresenceStatus
+    last_seen: AwareDatetime | None = Field(
+        description="The last moment one of the user's connections was known to be open (null: never)."
+    )
+    version: int = Field(
+        ge=1,
+        description="Grows with every change of this user's presence: of two changes, the larger "
+        "version is the newer (several presence replicas may publish out of order).",
+    )
+    changed_at: AwareDatetime
+
+
+PresenceEvent = Annotated[PresenceChanged, Field(discriminator="type")]
+
+
 COMMANDS: TypeAdapter[SendMessage | EditMessage | DeleteMessage | ReactToMessage] = TypeAdapter(Command)
 STORED_EVENTS: TypeAdapter[StoredEventType] = TypeAdapter(StoredEvent)
 LIVE_EVENTS: TypeAdapter[StoredEventType | ReadUpdated | Typing | CommandRejected] = TypeAdapter(LiveEvent)
+CONNECTION_EVENTS: TypeAdapter[ConnectionEventType | InstanceEventType] = TypeAdapter(ConnectionEvent)
+PRESENCE_EVENTS: TypeAdapter[PresenceChanged] = TypeAdapter(PresenceEvent)
 
 
 def encode(event: Event) -> bytes:
@@ -257,6 +356,14 @@ def parse_stored_event(data: bytes | str | dict[str, Any]) -> StoredEventType:
 
 def parse_live_event(data: bytes | str) -> StoredEventType | ReadUpdated | Typing | CommandRejected:
     return LIVE_EVENTS.validate_json(data)
+
+
+def parse_connection_event(data: bytes | str) -> ConnectionEventType | InstanceEventType:
+    return CONNECTION_EVENTS.validate_json(data)
+
+
+def parse_presence_event(data: bytes | str) -> PresenceChanged:
+    return PRESENCE_EVENTS.validate_json(data)
 
 
 def audience(event: StoredEventType) -> list[uuid.UUID]:

@@ -30,7 +30,8 @@ class Topics:
 
     @property
     def connections(self) -> str:
-        """WebSocket connects, heartbeats and disconnects (key: user id), for presence."""
+        """WebSocket connects, aways and disconnects (key: user id) and socket instance heartbeats
+        and stops (key: instance id), for presence."""
         return self._name("connections.v1")
 
     @property
@@ -66,3 +67,8 @@ def chat_key(chat_id: uuid.UUID) -> bytes:
 
 def user_key(user_id: uuid.UUID) -> bytes:
     return str(user_id).encode()
+
+
+def instance_key(instance_id: str) -> bytes:
+    """Record key of a socket instance's own events (heartbeats, its stop)."""
+    return instance_id.encode()

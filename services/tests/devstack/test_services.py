@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 
 import httpx
+from parley.common.kafka import KafkaProducer
+from parley.common.presence import ConnectionReporter
+from parley.common.settings import BaseServiceSettings
+from parley.common.topics import Topics
+from parley.devstack.asyncbridge import run_coroutine
 from parley.devstack.stack import Stack
 
 
@@ -27,3 +34,49 @@ def test_auth_service_runs_as_a_process_against_the_stack(dev_stack: Stack) -> N
         f"{url}/auth/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"}, timeout=5
     )
     assert me.json()["username"] == name
+
+
+def test_presence_service_runs_as_a_process_against_the_stack(dev_stack: Stack) -> None:
+    """`up svc-presence`: its topics exist, it reads a socket's connection events from the stack's
+    Kafka and answers GET /presence for a token of the stack's auth service."""
+    endpoints = dev_stack.up(["svc-auth", "svc-presence"])
+    auth, presence = endpoints["svc-auth"]["url"], endpoints["svc-presence"]["url"]
+    name = f"dev{uuid.uuid4().hex[:10]}"
+    password = "correct horse battery staple"
+    registered = httpx.post(
+        f"{auth}/auth/register",
+        json={"username": name, "email": f"{name}@example.org", "password": password},
+        timeout=30,
+    )
+    assert registered.status_code == 201, registered.text
+    login = httpx.post(f"{auth}/auth/login", json={"login": name, "password": password}, timeout=30)
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    assert (
+        httpx.get(f"{presence}/presence", params={"user_ids": str(uuid.uuid4())}, timeout=5).status_code
+        == 401
+    )
+
+    user = uuid.uuid4()
+
+    async def status_becomes(client: httpx.AsyncClient, status: str) -> None:
+        deadline = time.monotonic() + 20
+        while True:
+            answer = await client.get(f"{presence}/presence", params={"user_ids": str(user)}, headers=headers)
+            assert answer.status_code == 200, answer.text
+            if answer.json()["users"][0]["status"] == status:
+                return
+            assert time.monotonic() < deadline, f"never {status}: {answer.text}"
+            await asyncio.sleep(0.2)
+
+    async def a_socket_reports_a_connection() -> None:
+        producer = KafkaProducer(endpoints["kafka"]["bootstrap"], client_id="devstack-test")
+        reporter = ConnectionReporter(producer, Topics(BaseServiceSettings().kafka_topic_prefix))
+        async with httpx.AsyncClient() as client:
+            reporter.start()
+            reporter.connected(user, "c1")
+            await status_becomes(client, "online")
+            await reporter.stop()  # a clean stop: offline at once, not after the TTL
+            await status_becomes(client, "offline")
+        await producer.stop()
+
+    run_coroutine(a_socket_reports_a_connection())

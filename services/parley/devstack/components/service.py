@@ -7,7 +7,11 @@ import sys
 
 import httpx
 
+from parley.common.kafka import ensure_topics
+from parley.common.settings import BaseServiceSettings
+from parley.common.topics import Topics
 from parley.devstack import ports, process
+from parley.devstack.asyncbridge import run_coroutine
 from parley.devstack.component import Command, Component
 
 
@@ -33,12 +37,25 @@ class ServiceProcess(Component):
         return {**self.stack_env, "PARLEY_SERVICE_NAME": self.service}
 
     def prepare(self) -> None:
+        if "kafka" in self.requires:
+            self._ensure_topics()
         if self.migrates:
             process.run(
                 [sys.executable, "-m", "parley", "migrate"],
                 log_file=self.setup_log,
                 env={**os.environ, **self._env()},
             )
+
+    def _ensure_topics(self) -> None:
+        """The platform's topics, which the operator creates on Kubernetes (the dev Kafka does not
+        create topics on first use)."""
+        # The service inherits this process's environment, plus the stack's endpoints.
+        settings = BaseServiceSettings()
+        bootstrap = self.stack_env.get("PARLEY_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
+        created = run_coroutine(ensure_topics(bootstrap, Topics(settings.kafka_topic_prefix).all()))
+        if created:
+            with self.setup_log.open("a") as log:
+                log.write(f"created topics: {', '.join(created)}\n")
 
     def command(self) -> Command:
         return Command(
