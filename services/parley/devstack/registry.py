@@ -33,6 +33,7 @@ COMPONENTS: dict[str, type[Component]] = {
         Kwok,
         # Parley's own services, after the servers they use.
         service_component("auth", requires=("postgres", "redis"), migrates=True),
+        service_component("api", requires=("postgres", "redis", "kafka"), migrates=True),
         service_component("presence", requires=("redis", "kafka")),
     )
 }
@@ -41,7 +42,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "core": ("postgres", "redis"),
     "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp"),
     "kube": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
-    "platform": ("svc-auth", "svc-presence"),
+    "platform": ("svc-auth", "svc-api", "svc-presence"),
 }
 PROFILES["all"] = tuple(dict.fromkeys(name for names in PROFILES.values() for name in names))
 

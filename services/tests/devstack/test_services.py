@@ -80,3 +80,12 @@ def test_presence_service_runs_as_a_process_against_the_stack(dev_stack: Stack) 
         await producer.stop()
 
     run_coroutine(a_socket_reports_a_connection())
+
+
+def test_api_service_runs_as_a_process_against_the_stack(dev_stack: Stack) -> None:
+    url = dev_stack.up(["svc-api"])["svc-api"]["url"]
+    assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+    # Authenticated routes refuse a request without a token, in the platform's error shape.
+    response = httpx.get(f"{url}/chats", timeout=5)
+    assert response.status_code == 401
+    assert "code" in response.json()["error"]
