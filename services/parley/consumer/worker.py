@@ -1,0 +1,201 @@
+"""The consumer's loop: commands from Kafka, stored in order, published, then acknowledged.
+
+For every fetch (up to `consumer_max_batch` records of the partitions this member owns; each
+partition's records in their order, and a chat lives on one partition):
+
+1. one database transaction stores the whole batch (common.chat.store): commands stored before (a
+   replay after a crash) are recognised by sender + client_id or command id *before* any seq is
+   taken, so a replay neither duplicates nor leaves a gap; the others take their chats' next seqs;
+2. commit;
+3. publish the stored events (Redis for live delivery, the events topic for search and
+   notification), including those of recognised replays, whose first publish may never have
+   happened; rejections go to their sender's channel;
+4. commit the Kafka offsets.
+
+Publishing comes before the offset commit on purpose: a crash between the two replays the batch,
+which the database turns into re-emits. The other order could lose the publish of a stored
+message for good (live delivery and the events topic), which nothing would repair. The database
+commit comes first in both orders, so an offset never moves past something not stored.
+
+A failing step is retried with backoff, the batch as a whole, without committing offsets: a
+database or Redis outage stalls the partitions, it loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.structs import OffsetAndMetadata
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from parley.common.chat.store import ChatCommand, Outcome, Stored, store_commands
+from parley.common.events import parse_command
+from parley.consumer.publish import BatchPublisher
+from parley.consumer.settings import ConsumerSettings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass
+class WorkerStatus:
+    """For /healthz and tests."""
+
+    running: bool = False
+    assigned: list[str] = field(default_factory=list)
+    batches: int = 0
+    records: int = 0
+    stored: int = 0
+    replayed: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    failures: int = 0  # consecutive failed attempts of the current step
+    last_error: str | None = None
+    last_batch_at: float | None = None
+
+
+def parse_records(records: Sequence[ConsumerRecord[bytes, bytes]]) -> tuple[list[ChatCommand], int]:
+    """The commands of a batch in order; records that are not commands are logged and skipped (a
+    record no version of us can read must not block its partition forever)."""
+    commands: list[ChatCommand] = []
+    skipped = 0
+    for record in records:
+        try:
+            if record.value is None:
+                raise ValueError("empty record")
+            commands.append(parse_command(record.value))
+        except (ValidationError, ValueError) as exc:
+            skipped += 1
+            log.error(
+                "skipping an unreadable command at %s-%d@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                exc,
+            )
+    return commands, skipped
+
+
+class CommandWorker:
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        engine: AsyncEngine,
+        publisher: BatchPublisher,
+        topic: str,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.publisher = publisher
+        self.topic = topic
+        self.status = WorkerStatus()
+
+    def _consumer(self) -> AIOKafkaConsumer:
+        s = self.settings
+        return AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=s.kafka_bootstrap,
+            client_id=f"parley-{s.service_name}",
+            group_id=s.group_id,
+            group_instance_id=s.consumer_instance_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
+            max_poll_records=s.consumer_max_batch,
+            session_timeout_ms=s.consumer_session_timeout_ms,
+            heartbeat_interval_ms=max(1000, s.consumer_session_timeout_ms // 3),
+            # A stalled step (database away) must not get this member thrown out of the group:
+            # its partitions would move to another member that is stalled the same way.
+            max_poll_interval_ms=600_000,
+        )
+
+    async def run(self) -> None:
+        """Consume until cancelled; Kafka being away is waited out."""
+        backoff = 0.2
+        while True:
+            consumer = self._consumer()
+            try:
+                await consumer.start()
+                self.status.running = True
+                backoff = 0.2
+                await self._loop(consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.status.last_error = repr(exc)
+                log.warning("consumer stopped (%r); restarting in %.1f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.settings.consumer_retry_max_seconds)
+            finally:
+                self.status.running = False
+                try:
+                    await asyncio.shield(consumer.stop())
+                except Exception as exc:
+                    log.warning("stopping the Kafka consumer: %r", exc)
+
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=self.settings.consumer_max_batch)
+            self.status.assigned = sorted(f"{tp.topic}-{tp.partition}" for tp in consumer.assignment())
+            if batches:
+                await self.handle(consumer, batches)
+
+    async def handle(
+        self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        records = [record for partition in batches.values() for record in partition]
+        commands, skipped = parse_records(records)
+        outcomes = await self._retrying("store", lambda: self._store(commands)) if commands else []
+        await self._retrying("publish", lambda: self.publisher.publish(outcomes))
+        offsets = {tp: OffsetAndMetadata(rs[-1].offset + 1, "") for tp, rs in batches.items() if rs}
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The partitions moved to another member, which replays from the last commit: the
+            # database turns that into re-emits.
+            log.warning("offsets not committed (%r); the next owner replays them", exc)
+        status = self.status
+        status.batches += 1
+        status.records += len(records)
+        status.skipped += skipped
+        status.stored += sum(1 for o in outcomes if isinstance(o, Stored) and not o.duplicate)
+        status.replayed += sum(1 for o in outcomes if isinstance(o, Stored) and o.duplicate)
+        status.rejected += sum(1 for o in outcomes if not isinstance(o, Stored))
+        status.last_batch_at = time.time()
+
+    async def _store(self, commands: list[ChatCommand]) -> list[Outcome]:
+        async with self.engine.begin() as conn:
+            return await store_commands(conn, commands)
+
+    async def _retrying(self, step: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        backoff = 0.05
+        while True:
+            try:
+                result = await attempt()
+            except Exception as exc:  # cancellation is not an Exception: it goes through
+                failure = exc
+            else:
+                if self.status.failures:
+                    log.info("%s works again after %d failed attempts", step, self.status.failures)
+                self.status.failures = 0
+                return result
+            self.status.failures += 1
+            self.status.last_error = f"{step}: {failure!r}"
+            log.warning(
+                "%s failed (%d in a row), retrying in %.2f s: %r",
+                step,
+                self.status.failures,
+                backoff,
+                failure,
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.settings.consumer_retry_max_seconds)
