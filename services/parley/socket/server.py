@@ -229,7 +229,6 @@ async def serve(host: str, port: int, settings: SocketSettings | None = None) ->
 
 
 def main(host: str, port: int) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _raise_file_limit()
     settings = SocketSettings()
     if settings.socket_uvloop:

@@ -42,7 +42,12 @@ class ServiceProcess:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self, *, wait: float = 30.0) -> ServiceProcess:
+    def start(self, *, wait: float = 60.0) -> ServiceProcess:
+        self.spawn()
+        self.wait_healthy(wait)
+        return self
+
+    def spawn(self) -> None:
         argv = [sys.executable, "-m", "parley", "serve", self.service, "--host", self.host]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -52,8 +57,6 @@ class ServiceProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.wait_healthy(wait)
-        return self
 
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -34,6 +34,7 @@ class ChatClient:
         self.hello: Frame | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.on_event: Callable[[Frame], None] | None = None
+        self.on_frame: Callable[[Frame], None] | None = None
         self._changed = asyncio.Event()
         self._reader = asyncio.create_task(self._read(), name=f"client-{name}")
 
@@ -90,6 +91,8 @@ class ChatClient:
                     # Where each chat stands, unless we resume from positions of our own.
                     for chat in frame["chats"]:
                         self.last_seq.setdefault(chat["chat_id"], chat["last_seq"])
+                if self.on_frame is not None:
+                    self.on_frame(frame)
                 self._changed.set()
         except ConnectionClosed:
             pass
@@ -172,3 +175,65 @@ class ChatClient:
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._reader
+
+
+class Sender:
+    """Sends messages for one user and makes sure each is accepted: a retryable error (or a lost
+    connection) sends it again with the same client_id, which the platform stores once."""
+
+    def __init__(self, client: ChatClient, *, retry_delay: float = 0.2) -> None:
+        self.pending: dict[str, tuple[str, str]] = {}  # client_id -> (chat, body)
+        self.accepted: dict[str, str] = {}  # client_id -> message id
+        self.errors: list[Frame] = []
+        self.retry_delay = retry_delay
+        self._changed = asyncio.Event()
+        self._retries: set[asyncio.Task[None]] = set()
+        self.client = client
+        self.attach(client)
+
+    def attach(self, client: ChatClient) -> None:
+        """Use this connection from now on (after a reconnect: everything unanswered goes again)."""
+        self.client = client
+        client.on_frame = self._frame
+        for client_id in list(self.pending):
+            self._resend_later(client_id, 0.0)
+
+    async def send(self, chat_id: str, body: str, client_id: str | None = None) -> str:
+        client_id = client_id or uuid.uuid4().hex
+        self.pending[client_id] = (chat_id, body)
+        with contextlib.suppress(ConnectionClosed):
+            await self.client.send_message(chat_id, body, client_id)
+        return client_id
+
+    def _frame(self, frame: Frame) -> None:
+        kind, client_id = frame.get("type"), frame.get("client_id")
+        if kind == "accepted" and client_id in self.pending:
+            del self.pending[client_id]
+            self.accepted[client_id] = frame["id"]
+            self._changed.set()
+        elif kind == "error" and client_id in self.pending:
+            self.errors.append(frame)
+            if frame.get("retryable"):
+                self._resend_later(client_id, self.retry_delay)
+
+    def _resend_later(self, client_id: str, delay: float) -> None:
+        async def resend() -> None:
+            await asyncio.sleep(delay)
+            if client_id in self.pending:
+                chat_id, body = self.pending[client_id]
+                with contextlib.suppress(ConnectionClosed):
+                    await self.client.send_message(chat_id, body, client_id)
+
+        task = asyncio.create_task(resend())
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def all_accepted(self, within: float = 30.0) -> None:
+        deadline = time.monotonic() + within
+        while self.pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{len(self.pending)} messages never accepted")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))

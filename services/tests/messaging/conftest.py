@@ -60,6 +60,16 @@ class Platform:
         self.processes.append(proc)
         return proc.start()
 
+    def start_all(self, *services: str) -> list[ServiceProcess]:
+        """Several at once (starting is mostly imports: they overlap well)."""
+        procs = [ServiceProcess(service, dict(self.env), self.log_dir) for service in services]
+        self.processes.extend(procs)
+        for proc in procs:
+            proc.spawn()
+        for proc in procs:
+            proc.wait_healthy(60)
+        return procs
+
     def socket(self, **env: str) -> ServiceProcess:
         return self.start("socket", **env)
 

@@ -13,8 +13,7 @@ from tests.messaging.conftest import Platform
 
 
 async def test_bad_frames_get_stable_error_codes_and_the_connection_stays_usable(platform: Platform) -> None:
-    platform.consumer()
-    socket = platform.socket()
+    _, socket = platform.start_all("consumer", "socket")
     ada, bob, cy = await platform.people("ada", "bob", "cy")
     chat = await platform.group(ada, bob)
     cys_chat = await platform.group(cy)
@@ -81,8 +80,7 @@ async def test_bad_frames_get_stable_error_codes_and_the_connection_stays_usable
 
 
 async def test_tokens_are_checked_without_ever_being_in_the_url(platform: Platform) -> None:
-    platform.consumer()
-    socket = platform.socket()
+    _, socket = platform.start_all("consumer", "socket")
     (ada,) = await platform.people("ada")
     chat = await platform.group(ada)
 

@@ -18,8 +18,7 @@ from tests.messaging.conftest import Platform
 async def test_a_resend_with_the_same_client_id_is_stored_once_with_the_same_id_and_seq(
     platform: Platform,
 ) -> None:
-    platform.consumer()
-    left, right = platform.socket(), platform.socket()
+    _, left, right = platform.start_all("consumer", "socket", "socket")
     ada, bob = await platform.people("ada", "bob")
     chat = await platform.group(ada, bob)
     ada_client = await platform.client(left, ada)
@@ -59,8 +58,7 @@ async def test_a_resend_with_the_same_client_id_is_stored_once_with_the_same_id_
 
 
 async def test_edits_deletes_and_reactions_take_the_same_path_and_get_seqs(platform: Platform) -> None:
-    platform.consumer()
-    socket = platform.socket()
+    _, socket = platform.start_all("consumer", "socket")
     ada, bob = await platform.people("ada", "bob")
     chat = await platform.group(ada, bob)
     ada_client = await platform.client(socket, ada)
@@ -111,8 +109,7 @@ async def test_edits_deletes_and_reactions_take_the_same_path_and_get_seqs(platf
 
 
 async def test_membership_changes_reach_connected_users_and_their_permissions(platform: Platform) -> None:
-    platform.consumer()
-    socket = platform.socket()
+    _, socket = platform.start_all("consumer", "socket")
     ada, bob = await platform.people("ada", "bob")
     chat = await platform.group(ada)
     ada_client = await platform.client(socket, ada)

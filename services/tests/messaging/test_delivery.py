@@ -10,8 +10,7 @@ from tests.messaging.conftest import Platform
 async def test_a_message_sent_through_one_socket_reaches_members_on_another_in_seq_order(
     platform: Platform,
 ) -> None:
-    platform.consumer()
-    left, right = platform.socket(), platform.socket()
+    _, left, right = platform.start_all("consumer", "socket", "socket")
     ada, bob, cy = await platform.people("ada", "bob", "cy")
     chat = await platform.group(ada, bob, cy)
 
