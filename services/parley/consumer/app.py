@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -61,6 +60,7 @@ def create_app(settings: ConsumerSettings | None = None) -> FastAPI:
 
     @app.get("/status", include_in_schema=False)
     async def status() -> dict[str, Any]:
-        return dataclasses.asdict(app.state.worker.status)
+        status: dict[str, Any] = app.state.worker.status.report()
+        return status
 
     return app

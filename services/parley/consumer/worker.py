@@ -12,6 +12,8 @@ partition's records in their order, and a chat lives on one partition):
    happened; rejections go to their sender's channel;
 4. commit the Kafka offsets.
 
+Steps 1-2 of a batch run while steps 3-4 of the previous one do (two stages, each in order).
+
 Publishing comes before the offset commit on purpose: a crash between the two replays the batch,
 which the database turns into re-emits. The other order could lose the publish of a stored
 message for good (live delivery and the events topic), which nothing would repair. The database
@@ -24,14 +26,16 @@ database or Redis outage stalls the partitions, it loses nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -46,9 +50,29 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class Timings:
+    """The last few hundred values of one step, in milliseconds, for /status."""
+
+    def __init__(self, keep: int = 500) -> None:
+        self.values: deque[float] = deque(maxlen=keep)
+
+    def add(self, ms: float) -> None:
+        self.values.append(ms)
+
+    def summary(self) -> dict[str, float]:
+        if not self.values:
+            return {}
+        ordered = sorted(self.values)
+
+        def pick(q: float) -> float:
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+        return {"p50": pick(0.5), "p99": pick(0.99), "max": round(ordered[-1], 2)}
+
+
 @dataclass
 class WorkerStatus:
-    """For /healthz and tests."""
+    """For /status and tests."""
 
     running: bool = False
     assigned: list[str] = field(default_factory=list)
@@ -61,6 +85,15 @@ class WorkerStatus:
     failures: int = 0  # consecutive failed attempts of the current step
     last_error: str | None = None
     last_batch_at: float | None = None
+    # Per batch: records' age when fetched (from the producer's timestamp), store, publish, commit.
+    timings: dict[str, Timings] = field(
+        default_factory=lambda: {name: Timings() for name in ("age", "size", "store", "publish", "commit")}
+    )
+
+    def report(self) -> dict[str, object]:
+        report = {k: v for k, v in self.__dict__.items() if k != "timings"}
+        report["timings_ms"] = {name: t.summary() for name, t in self.timings.items()}
+        return report
 
 
 def parse_records(records: Sequence[ConsumerRecord[bytes, bytes]]) -> tuple[list[ChatCommand], int]:
@@ -83,6 +116,16 @@ def parse_records(records: Sequence[ConsumerRecord[bytes, bytes]]) -> tuple[list
                 exc,
             )
     return commands, skipped
+
+
+@dataclass(frozen=True)
+class _StoredBatch:
+    """A batch between its two stages: stored and committed in the database, not yet published."""
+
+    offsets: dict[TopicPartition, OffsetAndMetadata]
+    records: int
+    skipped: int
+    outcomes: list[Outcome]
 
 
 class CommandWorker:
@@ -143,30 +186,64 @@ class CommandWorker:
                     log.warning("stopping the Kafka consumer: %r", exc)
 
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=self.settings.consumer_max_batch)
-            self.status.assigned = sorted(f"{tp.topic}-{tp.partition}" for tp in consumer.assignment())
-            if batches:
-                await self.handle(consumer, batches)
+        """Two stages, so that storing a batch overlaps with publishing the one before: each stage
+        takes its batches in order (a chat's events leave in seq order), and the second one commits
+        the offsets only after publishing."""
+        handoff: asyncio.Queue[_StoredBatch] = asyncio.Queue(maxsize=1)
+        finisher = asyncio.create_task(self._finish(consumer, handoff), name="publish-and-commit")
+        try:
+            while True:
+                batches = await consumer.getmany(
+                    timeout_ms=1000, max_records=self.settings.consumer_max_batch
+                )
+                self.status.assigned = sorted(f"{tp.topic}-{tp.partition}" for tp in consumer.assignment())
+                if finisher.done():
+                    finisher.result()  # it failed: raise here, the consumer restarts
+                if batches:
+                    await handoff.put(await self._store_batch(batches))
+        finally:
+            finisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await finisher
 
-    async def handle(
-        self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> None:
+    async def _store_batch(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> _StoredBatch:
         records = [record for partition in batches.values() for record in partition]
+        started = time.time()
+        self.status.timings["age"].add(started * 1000 - min(record.timestamp for record in records))
+        self.status.timings["size"].add(len(records))
         commands, skipped = parse_records(records)
         outcomes = await self._retrying("store", lambda: self._store(commands)) if commands else []
-        await self._retrying("publish", lambda: self.publisher.publish(outcomes))
+        self.status.timings["store"].add((time.time() - started) * 1000)
         offsets = {tp: OffsetAndMetadata(rs[-1].offset + 1, "") for tp, rs in batches.items() if rs}
-        try:
-            await consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError) as exc:
-            # The partitions moved to another member, which replays from the last commit: the
-            # database turns that into re-emits.
-            log.warning("offsets not committed (%r); the next owner replays them", exc)
-        status = self.status
+        return _StoredBatch(offsets, len(records), skipped, outcomes)
+
+    async def _finish(self, consumer: AIOKafkaConsumer, handoff: asyncio.Queue[_StoredBatch]) -> None:
+        while True:
+            batch = await handoff.get()
+            started = time.time()
+            outcomes = batch.outcomes
+            await self._retrying("publish", lambda: self.publisher.publish(outcomes))  # noqa: B023
+            published = time.time()
+            try:
+                await consumer.commit(batch.offsets)
+            except (CommitFailedError, IllegalStateError) as exc:
+                # The partitions moved to another member, which replays from the last commit: the
+                # database turns that into re-emits.
+                log.warning("offsets not committed (%r); the next owner replays them", exc)
+            except KafkaError as exc:
+                # The next batch's commit covers these offsets too; a crash before it replays.
+                log.warning("offsets not committed this time: %r", exc)
+            self.status.timings["publish"].add((published - started) * 1000)
+            self.status.timings["commit"].add((time.time() - published) * 1000)
+            self._count(batch)
+
+    def _count(self, batch: _StoredBatch) -> None:
+        status, outcomes = self.status, batch.outcomes
         status.batches += 1
-        status.records += len(records)
-        status.skipped += skipped
+        status.records += batch.records
+        status.skipped += batch.skipped
         status.stored += sum(1 for o in outcomes if isinstance(o, Stored) and not o.duplicate)
         status.replayed += sum(1 for o in outcomes if isinstance(o, Stored) and o.duplicate)
         status.rejected += sum(1 for o in outcomes if not isinstance(o, Stored))

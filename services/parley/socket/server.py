@@ -38,7 +38,7 @@ from parley.socket.observer import ConnectionObserver, NoObserver
 from parley.socket.protocol import ErrorCode, error_frame
 from parley.socket.ratelimit import TokenBucket
 from parley.socket.reads import Reads
-from parley.socket.session import CLOSE_TIMEOUT, CLOSE_UNAUTHENTICATED, Session
+from parley.socket.session import CLOSE_TIMEOUT, CLOSE_TOO_SLOW, CLOSE_UNAUTHENTICATED, Session
 from parley.socket.settings import SocketSettings
 from parley.socket.wsserver import HttpResponse, WsConnection, WsServer
 
@@ -121,6 +121,10 @@ class SocketServer:
             hard_max_bytes=settings.socket_hard_max_frame_bytes,
             max_buffered_bytes=settings.socket_max_buffered_bytes,
             too_big_payload=self._too_big,
+            too_slow_payload=error_frame(
+                ErrorCode.SLOW_CONSUMER, "Too much unread; reconnect and sync from your last seqs."
+            ),
+            too_slow_code=CLOSE_TOO_SLOW,
         )
         self.port = await self.ws.listen(host, port)
         self.spawn(self._sweep(), "sweeper")

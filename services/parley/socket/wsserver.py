@@ -188,7 +188,8 @@ class WsConnection(asyncio.Protocol):
             return False
         transport.write(frame)
         if transport.get_write_buffer_size() > self.server.max_buffered_bytes:
-            self.close(CloseCode.POLICY_VIOLATION, "slow consumer")
+            transport.write(text_frame(self.server.too_slow_payload))
+            self.close(self.server.too_slow_code, "too slow")
         return True
 
     def send(self, payload: bytes) -> bool:
@@ -307,10 +308,15 @@ class WsServer:
         hard_max_bytes: int,
         max_buffered_bytes: int,
         too_big_payload: bytes,
+        too_slow_payload: bytes,
+        too_slow_code: int,
     ) -> None:
-        """`too_big_payload`: the frame sent before closing on a message above the hard limit."""
+        """`too_big_payload`: the frame sent before closing on a message above the hard limit;
+        `too_slow_*`: the frame and close code for a client that does not read what it is sent."""
         self.app = app
         self.too_big_payload = too_big_payload
+        self.too_slow_payload = too_slow_payload
+        self.too_slow_code = too_slow_code
         self.max_message_bytes = max_message_bytes
         self.hard_max_bytes = max(hard_max_bytes, max_message_bytes)
         self.max_buffered_bytes = max_buffered_bytes
