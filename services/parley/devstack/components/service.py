@@ -21,6 +21,8 @@ class ServiceProcess(Component):
     service: str
     migrates = False
     """Run `parley migrate` before starting (idempotent; services that own tables)."""
+    extra_env: dict[str, str] = {}  # noqa: RUF012  (a class-level default, replaced per service)
+    """Settings of this service in the dev stack, on top of what the stack's servers provide."""
     start_timeout = 30.0
 
     @property
@@ -34,7 +36,7 @@ class ServiceProcess(Component):
         """Nothing to fetch: the service is this package."""
 
     def _env(self) -> dict[str, str]:
-        return {**self.stack_env, "PARLEY_SERVICE_NAME": self.service}
+        return {**self.stack_env, **self.extra_env, "PARLEY_SERVICE_NAME": self.service}
 
     def prepare(self) -> None:
         if "kafka" in self.requires:
@@ -81,10 +83,21 @@ class ServiceProcess(Component):
         return {"url": f"http://{ports.HOST}:{self.port}"}
 
 
-def service_component(service: str, requires: tuple[str, ...], migrates: bool = False) -> type[Component]:
+def service_component(
+    service: str,
+    requires: tuple[str, ...],
+    migrates: bool = False,
+    env: dict[str, str] | None = None,
+) -> type[Component]:
     """A component class for one service, named `<service>` with prefix `svc-` in the stack."""
     return type(
         f"{service.title()}Service",
         (ServiceProcess,),
-        {"name": f"svc-{service}", "service": service, "requires": requires, "migrates": migrates},
+        {
+            "name": f"svc-{service}",
+            "service": service,
+            "requires": requires,
+            "migrates": migrates,
+            "extra_env": dict(env or {}),
+        },
     )
