@@ -250,3 +250,14 @@ def test_fake_nodes_hold_hundreds_of_pods(k8s_api: Any, kube_server: dict[str, d
     for name in kube_server["kwok"]["nodes"].split(","):
         # The apiserver gives quantities back in canonical form ("1k").
         assert kubernetes.utils.parse_quantity(core.read_node(name).status.allocatable["pods"]) >= 1000
+
+
+def test_services_have_room_beyond_the_first_range(
+    k8s_api: Any, kube_server: dict[str, dict[str, str]]
+) -> None:
+    """A second ServiceCIDR: the flag's /24 holds 254 Services, the operator's benchmark makes 450."""
+    networking: Any = kubernetes.client.NetworkingV1Api(k8s_api)
+    cidr = networking.read_service_cidr("parley-dev-services")
+    assert cidr.spec.cidrs == ["10.1.0.0/16"]
+    conditions = {c.type: c.status for c in cidr.status.conditions or []}
+    assert conditions.get("Ready") == "True"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
+
+import kubernetes
 
 from parley.devstack import ports
 from parley.devstack.component import Command, Component
@@ -12,6 +14,10 @@ from parley.devstack.components.kube.etcd import CLIENT_URL as ETCD_URL
 from parley.devstack.components.kube.pki import SERVICE_CLUSTER_IP_RANGE
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+# The flag's /24 (whose first address the serving certificate names) holds 254 Services; one test
+# run of the operator's benchmark alone makes 450. More room comes from a second range through the
+# ServiceCIDR API, which leaves the first one as it is on clusters that already exist.
+EXTRA_SERVICE_CIDR = ("parley-dev-services", "10.1.0.0/16")
 
 
 class KubeApiserver(Component):
@@ -65,7 +71,11 @@ class KubeApiserver(Component):
         return response.status_code == 200 and response.text == "ok"
 
     def after_start(self) -> None:
-        cluster.write_kubeconfig(cluster.admin_kubeconfig(self.paths), cluster.pki(self.paths), "admin")
+        kubeconfig = cluster.write_kubeconfig(
+            cluster.admin_kubeconfig(self.paths), cluster.pki(self.paths), "admin"
+        )
+        with cluster.api_client(kubeconfig) as api:
+            ensure_extra_service_cidr(api)
 
     def endpoints(self) -> dict[str, str]:
         return {
@@ -74,3 +84,13 @@ class KubeApiserver(Component):
             "kubectl": str(kube_path(self.paths, "kubectl")),
             "helm": str(helm_path(self.paths)),
         }
+
+
+def ensure_extra_service_cidr(api: Any) -> None:
+    name, cidr = EXTRA_SERVICE_CIDR
+    networking: Any = kubernetes.client.NetworkingV1Api(api)
+    try:
+        networking.create_service_cidr({"metadata": {"name": name}, "spec": {"cidrs": [cidr]}})
+    except kubernetes.client.ApiException as exc:
+        if exc.status != 409:  # there from an earlier start
+            raise
