@@ -18,7 +18,12 @@ READY_INFRA = InfrastructureStatus(topic_prefix="chat.acme", checked=True)
 
 
 def _dep(
-    release: Release, desired: int = 2, ready: int = 2, updated: int = 2, seen: bool = True
+    release: Release,
+    desired: int = 2,
+    ready: int = 2,
+    updated: int = 2,
+    seen: bool = True,
+    replicas: int | None = None,
 ) -> dict[str, Any]:
     return {
         "metadata": {
@@ -31,6 +36,7 @@ def _dep(
             "observedGeneration": 4 if seen else 3,
             "readyReplicas": ready,
             "updatedReplicas": updated,
+            "replicas": max(ready, updated) if replicas is None else replicas,
         },
     }
 
@@ -76,6 +82,17 @@ def test_progressing_while_replicas_come_up() -> None:
     assert _cond(status, "ServicesReady") == ("False", "ReplicasNotReady")
     assert "socket 1/2" in find(status["conditions"], "ServicesReady")["message"]  # type: ignore[index]
     assert _cond(status, "Progressing") == ("True", "RollingOut")
+
+
+def test_a_scale_down_is_not_settled_while_surplus_replicas_remain() -> None:
+    deps = _all(NEW)
+    deps["consumer"] = _dep(NEW, desired=2, ready=4, updated=4, replicas=4)
+    status = summarize({}, _obs(decide(NEW, NEW, JobState.ABSENT, "j"), deps), T1)
+    assert _cond(status, "ServicesReady") == ("False", "ReplicasNotReady")
+    assert "consumer 4/2" in find(status["conditions"], "ServicesReady")["message"]  # type: ignore[index]
+    deps["consumer"] = _dep(NEW, desired=2, ready=2, updated=2, replicas=2)
+    status = summarize({}, _obs(decide(NEW, NEW, JobState.ABSENT, "j"), deps), T1)
+    assert _cond(status, "ServicesReady") == ("True", "AllReplicasReady")
 
 
 def test_a_deployment_whose_new_spec_is_unseen_is_not_ready() -> None:

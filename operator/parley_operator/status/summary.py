@@ -25,15 +25,18 @@ class ServiceState:
     ready: int
     updated: int
     settled: bool
-    """The Deployment controller has seen the latest spec and every replica is updated and ready."""
+    """The Deployment controller has seen the latest spec, every replica is updated and ready, and no
+    surplus replica from a scale-down or an old ReplicaSet is still counted."""
 
 
 def service_state(deployment: Mapping[str, Any]) -> ServiceState:
     spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
     desired = int(spec.get("replicas", 1))
     ready, updated = int(status.get("readyReplicas", 0)), int(status.get("updatedReplicas", 0))
+    current = int(status.get("replicas", 0))
     seen = int(status.get("observedGeneration", -1)) >= int(deployment["metadata"].get("generation", 0))
-    return ServiceState(desired, ready, updated, seen and ready >= desired and updated >= desired)
+    converged = current == desired and ready >= desired and updated >= desired
+    return ServiceState(desired, ready, updated, seen and converged)
 
 
 @dataclass

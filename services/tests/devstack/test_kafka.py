@@ -17,10 +17,16 @@ async def _create_topic(bootstrap: str, topic: str, partitions: int = PARTITIONS
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-        described = await admin.describe_topics([topic])
+        # The controller acknowledges the creation before every broker's metadata cache has it,
+        # so a describe straight after may still answer UNKNOWN_TOPIC_OR_PARTITION for a moment.
+        async with asyncio.timeout(15):
+            while True:
+                described = await admin.describe_topics([topic])
+                if described[0]["error_code"] == 0:
+                    break
+                await asyncio.sleep(0.1)
     finally:
         await admin.close()
-    assert described[0]["error_code"] == 0
     assert sorted(p["partition"] for p in described[0]["partitions"]) == list(range(partitions))
 
 
