@@ -84,15 +84,17 @@ def test_progressing_while_replicas_come_up() -> None:
     assert _cond(status, "Progressing") == ("True", "RollingOut")
 
 
-def test_a_scale_down_is_not_settled_while_surplus_replicas_remain() -> None:
+def test_a_scale_down_stays_ready_and_progresses_until_the_surplus_is_gone() -> None:
     deps = _all(NEW)
     deps["consumer"] = _dep(NEW, desired=2, ready=4, updated=4, replicas=4)
     status = summarize({}, _obs(decide(NEW, NEW, JobState.ABSENT, "j"), deps), T1)
-    assert _cond(status, "ServicesReady") == ("False", "ReplicasNotReady")
-    assert "consumer 4/2" in find(status["conditions"], "ServicesReady")["message"]  # type: ignore[index]
+    assert _cond(status, "Ready") == ("True", "Ready")
+    assert _cond(status, "Progressing") == ("True", "RollingOut")
+    assert "consumer scaling down" in find(status["conditions"], "Progressing")["message"]  # type: ignore[index]
+    assert status["services"]["consumer"] == {"desiredReplicas": 2, "readyReplicas": 4, "updatedReplicas": 4}
     deps["consumer"] = _dep(NEW, desired=2, ready=2, updated=2, replicas=2)
     status = summarize({}, _obs(decide(NEW, NEW, JobState.ABSENT, "j"), deps), T1)
-    assert _cond(status, "ServicesReady") == ("True", "AllReplicasReady")
+    assert _cond(status, "Progressing") == ("False", "RolloutComplete")
 
 
 def test_a_deployment_whose_new_spec_is_unseen_is_not_ready() -> None:

@@ -25,18 +25,19 @@ class ServiceState:
     ready: int
     updated: int
     settled: bool
-    """The Deployment controller has seen the latest spec, every replica is updated and ready, and no
-    surplus replica from a scale-down or an old ReplicaSet is still counted."""
+    """The Deployment controller has seen the latest spec and every replica is updated and ready."""
+    surplus: bool = False
+    """More pods than desired still run (a scale-down, or old pods of a rollout going away): the
+    service serves, so it stays ready, but the platform is still progressing."""
 
 
 def service_state(deployment: Mapping[str, Any]) -> ServiceState:
     spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
     desired = int(spec.get("replicas", 1))
     ready, updated = int(status.get("readyReplicas", 0)), int(status.get("updatedReplicas", 0))
-    current = int(status.get("replicas", 0))
     seen = int(status.get("observedGeneration", -1)) >= int(deployment["metadata"].get("generation", 0))
-    converged = current == desired and ready >= desired and updated >= desired
-    return ServiceState(desired, ready, updated, seen and converged)
+    surplus = int(status.get("replicas", 0)) > desired
+    return ServiceState(desired, ready, updated, seen and ready >= desired and updated >= desired, surplus)
 
 
 @dataclass
@@ -105,8 +106,14 @@ def _progressing_condition(obs: Observation, states: Mapping[str, ServiceState])
         for name, dep in obs.deployments.items()
         if release_of(dep) != wanted or states[name].updated < states[name].desired
     ]
-    if decision.phase is RolloutPhase.ROLLING or behind:
-        detail = f" ({', '.join(behind)} updating)" if behind else ""
+    shrinking = [name for name, state in states.items() if state.surplus and name not in behind]
+    if decision.phase is RolloutPhase.ROLLING or behind or shrinking:
+        details = [
+            f"{', '.join(names)} {what}"
+            for names, what in ((behind, "updating"), (shrinking, "scaling down"))
+            if names
+        ]
+        detail = f" ({'; '.join(details)})" if details else ""
         return ConditionUpdate(kind, True, "RollingOut", decision.message + detail)
     return ConditionUpdate(kind, False, "RolloutComplete", decision.message)
 
