@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 
 from parley.common.chat.channels import chat_channel, user_channel
+from parley.common.presence import PresenceKeys
 from parley.common.redis import Redis
+from parley.socket.presence import PresenceWatch
 from parley.socket.protocol import error_frame, event_frame, read_frame, typing_frame
 from parley.socket.pubsub import Subscriber
 from parley.socket.ratelimit import TokenBucket
@@ -88,6 +90,7 @@ class Hub:
         self.feeds: dict[uuid.UUID, ChatFeed] = {}
         self.subscriber = Subscriber(redis_url, self.on_message, on_resubscribed=self.catch_up_everyone)
         self.redis: Redis = aioredis.from_url(redis_url)
+        self.presence = PresenceWatch(self.subscriber, self.redis, PresenceKeys(redis_prefix))
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -96,6 +99,7 @@ class Hub:
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        self.presence.stop()
         await self.subscriber.stop()
         await self.redis.aclose()
 
@@ -220,6 +224,8 @@ class Hub:
                 self._read(event)
             elif kind == "command.rejected":
                 self._rejected(event)
+            elif kind == "presence.changed":
+                self.presence.changed(event)
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring a message on %r: %r", channel, exc)
 
@@ -306,6 +312,7 @@ class Hub:
             for session in user.connections:
                 for chat_id in user.chats:
                     session.catch_up(chat_id)
+        self.presence.refresh()
 
     async def publish(self, channel: str, data: bytes) -> None:
         """Ephemeral events (typing, read positions) go straight to a chat's channel."""

@@ -1,10 +1,9 @@
 """The seam for presence: what the socket tells about its connections, to whoever listens.
 
-The presence service's reporter implements `ConnectionObserver` and is handed to the socket server
-(`SocketServer(observer=...)`). Calls are synchronous and must not block: a reporter buffers and
-sends on its own. `heartbeat` comes with every client `ping` (clients ping every
-`heartbeat_seconds`, announced in `hello`). To push presence to clients, the reporter's side calls
-`SocketServer.deliver_to_users(user_ids, payload)` with a `presence` frame (docs/protocol.md).
+`parley.common.presence.ConnectionReporter` implements it (the socket server makes one per
+process); tests may hand `SocketServer(observer=...)` another. Calls are synchronous and must not
+block: a reporter queues and sends on its own. Liveness is the reporter's own heartbeat per
+process, so a client's `ping` is no event here.
 """
 
 from __future__ import annotations
@@ -16,19 +15,8 @@ from typing import Protocol
 class ConnectionObserver(Protocol):
     def connected(self, user_id: uuid.UUID, connection_id: str) -> None: ...
 
-    def heartbeat(self, user_id: uuid.UUID, connection_id: str) -> None: ...
+    def away(self, user_id: uuid.UUID, connection_id: str) -> None: ...
+
+    def active(self, user_id: uuid.UUID, connection_id: str) -> None: ...
 
     def disconnected(self, user_id: uuid.UUID, connection_id: str) -> None: ...
-
-
-class NoObserver:
-    """No presence wired in: connections go unreported."""
-
-    def connected(self, user_id: uuid.UUID, connection_id: str) -> None:
-        return None
-
-    def heartbeat(self, user_id: uuid.UUID, connection_id: str) -> None:
-        return None
-
-    def disconnected(self, user_id: uuid.UUID, connection_id: str) -> None:
-        return None

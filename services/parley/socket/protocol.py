@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -24,6 +25,11 @@ TOKEN_SUBPROTOCOL_PREFIX = "parley.token."
 MAX_TOKEN_LENGTH = 8192
 MAX_SYNC_CHATS = 1000
 REF_MAX = 64
+# Users one connection may watch the presence of (a contact list on screen, not a directory).
+MAX_WATCHED_USERS = 300  # 300 ids are ~12 KB, within the default 16 KiB frame limit
+
+
+PresenceEntry = tuple[uuid.UUID, str, str | None, int]
 
 
 class ErrorCode:
@@ -123,6 +129,20 @@ class PingFrame(ClientFrame):
     ref: str | None = Field(default=None, max_length=REF_MAX)
 
 
+class StatusFrame(ClientFrame):
+    """This device is in use (`online`) or idle / in the background (`away`)."""
+
+    type: Literal["status"]
+    status: Literal["online", "away"]
+
+
+class WatchFrame(ClientFrame):
+    """The users whose presence this connection wants, replacing the previous list (empty: none)."""
+
+    type: Literal["watch"]
+    user_ids: list[uuid.UUID] = Field(max_length=MAX_WATCHED_USERS)
+
+
 CommandFrame = SendFrame | EditFrame | DeleteFrame | ReactFrame
 AnyClientFrame = (
     AuthFrame
@@ -134,6 +154,8 @@ AnyClientFrame = (
     | ReadFrame
     | SyncFrame
     | PingFrame
+    | StatusFrame
+    | WatchFrame
 )
 CLIENT_FRAMES: TypeAdapter[AnyClientFrame] = TypeAdapter(
     Annotated[AnyClientFrame, Field(discriminator="type")]
@@ -229,6 +251,19 @@ def read_frame(chat_id: str, user_id: str, last_read_seq: int) -> bytes:
 
 def synced_frame(chats: dict[uuid.UUID, int]) -> bytes:
     return _dump({"type": "synced", "chats": {str(chat_id): seq for chat_id, seq in chats.items()}})
+
+
+def presence_frame(users: Iterable[PresenceEntry]) -> bytes:
+    """`users`: (user id, status, last seen in ISO 8601 or None, version)."""
+    return _dump(
+        {
+            "type": "presence",
+            "users": [
+                {"user_id": str(user_id), "status": status, "last_seen": last_seen, "version": version}
+                for user_id, status, last_seen, version in users
+            ],
+        }
+    )
 
 
 def pong_frame(ref: str | None, server_time: float) -> bytes:

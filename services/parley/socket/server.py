@@ -31,10 +31,12 @@ from websockets.datastructures import Headers
 
 from parley.common.auth import HttpJwksSource, JwksSource, KeysUnavailable, TokenVerifier
 from parley.common.db import Database
+from parley.common.kafka import KafkaProducer
+from parley.common.presence import ConnectionReporter
 from parley.common.topics import Topics
 from parley.socket.commands import CommandProducer
 from parley.socket.hub import Hub
-from parley.socket.observer import ConnectionObserver, NoObserver
+from parley.socket.observer import ConnectionObserver
 from parley.socket.protocol import ErrorCode, error_frame
 from parley.socket.ratelimit import TokenBucket
 from parley.socket.reads import Reads
@@ -65,6 +67,11 @@ class SocketMetrics:
             buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
             registry=self.registry,
         )
+        self.presence_failures = Gauge(
+            "socket_presence_send_failures",
+            "Failed sends of presence events and heartbeats in a row (0: presence hears us).",
+            registry=self.registry,
+        )
         self.replayed = Counter(
             "socket_replayed_events_total", "Events sent from the change log.", registry=self.registry
         )
@@ -80,7 +87,7 @@ class SocketServer:
     ) -> None:
         self.settings = settings or SocketSettings()
         self.jwks = jwks
-        self.observer: ConnectionObserver = observer or NoObserver()
+        self._given_observer = observer
         self.metrics = SocketMetrics()
         self._tasks: set[asyncio.Task[None]] = set()
         self._too_big = error_frame(ErrorCode.FRAME_TOO_LARGE, "The frame is far too large; closing.")
@@ -115,6 +122,18 @@ class SocketServer:
             send_timeout=settings.socket_send_timeout_seconds,
         )
         self.producer.start()
+        # Presence learns of connections from their events and of this process from its heartbeats;
+        # a producer of its own, so a burst of commands never waits behind them or the other way.
+        self.presence_producer = KafkaProducer(
+            settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}-presence"
+        )
+        self.reporter = ConnectionReporter(
+            self.presence_producer,
+            Topics(settings.kafka_topic_prefix),
+            heartbeat_seconds=settings.socket_presence_heartbeat_seconds,
+        )
+        self.observer: ConnectionObserver = self._given_observer or self.reporter
+        self.reporter.start()
         self.ws = WsServer(
             self,
             max_message_bytes=settings.socket_max_frame_bytes,
@@ -135,6 +154,10 @@ class SocketServer:
         await self.ws.close()
         for task in list(self._tasks):
             task.cancel()
+        # After the connections closed: their events go out, then "instance stopped", so the
+        # users of this process go offline now rather than when its heartbeats' time is up.
+        await self.reporter.stop()
+        await self.presence_producer.stop()
         await self.producer.stop()
         await self.hub.stop()
         await self.db.dispose()
@@ -159,6 +182,7 @@ class SocketServer:
             )
         if path == "/metrics":
             self.metrics.connections.set(len(self.ws.connections))
+            self.metrics.presence_failures.set(self.reporter.send_failures + self.reporter.heartbeat_failures)
             return HttpResponse(200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)
         return None
 

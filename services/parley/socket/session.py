@@ -46,8 +46,10 @@ from parley.socket.protocol import (
     ReactFrame,
     ReadFrame,
     SendFrame,
+    StatusFrame,
     SyncFrame,
     TypingFrame,
+    WatchFrame,
 )
 from parley.socket.ratelimit import TokenBucket
 from parley.socket.wsserver import CloseCode, WsConnection, text_frame
@@ -89,6 +91,7 @@ class Session:
         "server",
         "state",
         "user",
+        "watching",
     )
 
     def __init__(self, server: SocketServer, conn: WsConnection) -> None:
@@ -107,6 +110,7 @@ class Session:
         self.dirty: set[uuid.UUID] | None = None  # ... that got a live event meanwhile
         self._catchup: asyncio.Task[None] | None = None
         self.early: list[bytes] | None = None
+        self.watching: frozenset[uuid.UUID] | None = None  # users whose presence this one gets
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -195,6 +199,10 @@ class Session:
             self.server.spawn(self._read(frame), "read")
         elif isinstance(frame, SyncFrame):
             self._sync(frame.chats)
+        elif isinstance(frame, StatusFrame):
+            self._status(frame)
+        elif isinstance(frame, WatchFrame):
+            self.server.hub.presence.watch(self, frame.user_ids)
 
     def oversized(self, size: int) -> None:
         self.error(
@@ -209,6 +217,8 @@ class Session:
     def closed(self) -> None:
         if self._catchup is not None:
             self._catchup.cancel()
+        if self.watching is not None:
+            self.server.hub.presence.unwatch(self)
         user = self.user
         if user is not None:
             user.connections.discard(self)
@@ -405,8 +415,14 @@ class Session:
 
     def _ping(self, frame: PingFrame) -> None:
         self.send(protocol.pong_frame(frame.ref, time.time()))
-        if self.user is not None:
-            self.server.observer.heartbeat(self.user.user_id, self.id)
+
+    def _status(self, frame: StatusFrame) -> None:
+        user = self.user
+        assert user is not None
+        if frame.status == "away":
+            self.server.observer.away(user.user_id, self.id)
+        else:
+            self.server.observer.active(user.user_id, self.id)
 
     def _command(self, frame: CommandFrame) -> None:
         user = self.user

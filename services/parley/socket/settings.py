@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from parley.common.presence import HEARTBEAT_SECONDS
 from parley.common.settings import BaseServiceSettings
 
 KiB = 1024
@@ -37,6 +38,10 @@ class SocketSettings(BaseServiceSettings):
     socket_heartbeat_seconds: float = Field(default=25.0, gt=0)
     socket_idle_timeout_seconds: float = Field(default=75.0, gt=0)
     socket_max_auth_failures: int = Field(default=3, ge=1)
+
+    # One heartbeat per process to presence covers all its connections; presence takes a process
+    # as gone (its users offline) when no beat came for max(its TTL, 2 beats).
+    socket_presence_heartbeat_seconds: float = Field(default=HEARTBEAT_SECONDS, gt=0, le=300)
 
     socket_replay_page: int = Field(default=500, ge=1, le=10_000)
     socket_db_pool_size: int = Field(default=10, ge=1, le=200)

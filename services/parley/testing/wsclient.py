@@ -166,6 +166,30 @@ class ChatClient:
         await self.wait_until(seen, within, what=f"a {kind!r} frame")
         return found[0]
 
+    def presence(self, user_id: object) -> Frame | None:
+        """The newest presence (by version) the server sent for this user, from any `presence` frame."""
+        newest: Frame | None = None
+        for frame in self.frames:
+            if frame.get("type") == "presence":
+                for entry in frame["users"]:
+                    if entry["user_id"] == str(user_id) and (
+                        newest is None or entry["version"] >= newest["version"]
+                    ):
+                        newest = entry
+        return newest
+
+    async def expect_presence(self, user_id: object, status: str, *, within: float = 10.0) -> Frame:
+        """Wait until the newest presence of the user has this status."""
+
+        def now() -> bool:
+            entry = self.presence(user_id)
+            return entry is not None and entry["status"] == status
+
+        await self.wait_until(now, within, what=f"{user_id} {status}")
+        entry = self.presence(user_id)
+        assert entry is not None
+        return entry
+
     def messages(self, chat_id: str) -> list[Frame]:
         return [e for e in self.events.get(chat_id, []) if e["type"] == "message.created"]
 

@@ -6,7 +6,7 @@ server serves. Users and chats are written with the api's own functions."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,9 +60,16 @@ class Platform:
         self.processes.append(proc)
         return proc.start()
 
-    def start_all(self, *services: str) -> list[ServiceProcess]:
-        """Several at once (starting is mostly imports: they overlap well)."""
-        procs = [ServiceProcess(service, dict(self.env), self.log_dir) for service in services]
+    def start_all(
+        self, *services: str, env: Mapping[str, Mapping[str, str]] | None = None
+    ) -> list[ServiceProcess]:
+        """Several at once (starting is mostly imports: they overlap well); `env`: more variables
+        by service name."""
+        extra = env or {}
+        procs = [
+            ServiceProcess(service, {**self.env, **extra.get(service, {})}, self.log_dir)
+            for service in services
+        ]
         self.processes.extend(procs)
         for proc in procs:
             proc.spawn()

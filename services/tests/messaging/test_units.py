@@ -151,3 +151,18 @@ def test_a_batch_publishes_each_stored_event_once_and_no_rejection_as_stored() -
         Rejected(send(chat, user), "not_a_member", "no"),
     ]
     assert unique_events(outcomes) == [event]
+
+
+def test_presence_frames_parse_and_build() -> None:
+    user = uuid.uuid4()
+    watch = parse_client_frame(json.dumps({"type": "watch", "user_ids": [str(user), str(user)]}))
+    assert isinstance(watch, protocol.WatchFrame) and watch.user_ids == [user, user]
+    status = parse_client_frame('{"type": "status", "status": "away"}')
+    assert isinstance(status, protocol.StatusFrame) and status.status == "away"
+    frame = json.loads(protocol.presence_frame([(user, "online", "2030-01-01T00:00:00Z", 3)]))
+    assert frame == {
+        "type": "presence",
+        "users": [
+            {"user_id": str(user), "status": "online", "last_seen": "2030-01-01T00:00:00Z", "version": 3}
+        ],
+    }

@@ -37,8 +37,8 @@ async def test_answers_in_the_order_asked_with_duplicates_once(
     assert response.status_code == 200, response.text
     assert response.json() == {
         "users": [
-            {"user_id": str(never), "status": "offline", "last_seen": None},
-            {"user_id": str(online), "status": "online", "last_seen": "2030-01-01T00:00:00Z"},
+            {"user_id": str(never), "status": "offline", "last_seen": None, "version": 0},
+            {"user_id": str(online), "status": "online", "last_seen": "2030-01-01T00:00:00Z", "version": 1},
         ]
     }
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from parley.common.events import PresenceStatus
 from parley.common.presence.keys import PresenceKeys
@@ -19,6 +19,12 @@ class UserPresence(BaseModel):
     user_id: uuid.UUID
     status: PresenceStatus
     last_seen: AwareDatetime | None
+    version: int = Field(
+        default=0,
+        ge=0,
+        description="The version of this state (0: presence never saw the user); a change "
+        "published with a larger version is newer.",
+    )
 
 
 def epoch_to_datetime(value: str | float | None) -> datetime | None:
@@ -42,15 +48,16 @@ async def read_presence(
     """In the order asked; a user presence never saw (or forgot) is offline with no last_seen."""
     async with redis.pipeline(transaction=False) as pipe:
         for user_id in user_ids:
-            pipe.hmget(keys.user(user_id), ["status", "last_seen"])
+            pipe.hmget(keys.user(user_id), ["status", "last_seen", "version"])
         rows: list[list[str | None]] = await pipe.execute()
     result = []
-    for user_id, (status, last_seen) in zip(user_ids, rows, strict=True):
+    for user_id, (status, last_seen, version) in zip(user_ids, rows, strict=True):
         result.append(
             UserPresence(
                 user_id=user_id,
                 status=_status(status),
                 last_seen=epoch_to_datetime(last_seen),
+                version=int(version or 0),
             )
         )
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 from pathlib import Path
 
 from parley.devstack import versions
@@ -20,6 +21,11 @@ KWOK_STAGES = (
     "pod/fast/pod-complete.yaml",
     "pod/fast/pod-delete.yaml",
 )
+# The apiserver, controller-manager and scheduler components all need these binaries and install in
+# parallel threads: one builds, the others wait and find them (three `go build`s of the same four
+# binaries would each link them, costing minutes of CPU on a small machine).
+_KUBE_BUILD = threading.Lock()
+
 _STAGING = re.compile(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/", re.MULTILINE)
 
 
@@ -60,6 +66,11 @@ def build_etcd(paths: Paths, log_file: Path) -> Path:
 def build_kubernetes(paths: Paths, log_file: Path) -> Path:
     """kube-apiserver, -controller-manager, -scheduler and kubectl of versions.KUBERNETES; returns
     their directory."""
+    with _KUBE_BUILD:
+        return _build_kubernetes(paths, log_file)
+
+
+def _build_kubernetes(paths: Paths, log_file: Path) -> Path:
     bindir = kube_bindir(paths)
     if all((bindir / name).exists() for name in KUBE_BINARIES):
         return bindir
