@@ -33,7 +33,7 @@ lint:
 
 typecheck:
 	$(VENV)/mypy
-	$(VENV)/mypy bench/operator.py
+	$(VENV)/mypy bench/kube_operator.py
 	# Test directories are no packages: each directory is checked on its own (two conftest modules).
 	MYPYPATH=operator/tests $(VENV)/mypy operator/tests/*.py
 	MYPYPATH=operator/tests:operator/tests/live $(VENV)/mypy operator/tests/live/*.py

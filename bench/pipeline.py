@@ -416,12 +416,15 @@ async def load_phase(
             # Every member sends except one per chat, who only receives.
             conns.append({"token": token, "user_id": str(user_id), "send_to": chat_id if n else None})
     parts = split(conns, workers)
+    senders = sum(1 for conn in conns if conn["send_to"])
     specs = [
         {
             "url": sockets[i % len(sockets)].ws_url,
             "conns": part,
             "mode": "load",
-            "rate": rate / workers,
+            # Each worker's share of the rate follows its share of the senders (with two-member
+            # chats, an interleaved split can leave a worker nothing but receivers).
+            "rate": rate * sum(1 for conn in part if conn["send_to"]) / senders,
             "seconds": seconds,
             "warmup": warmup,
         }

@@ -1,6 +1,6 @@
 """How fast the operator brings ChatPlatforms up, and what it costs, on the dev stack.
 
-    .venv/bin/python bench/operator.py [--count 50] [--single 3] [--json]
+    .venv/bin/python bench/kube_operator.py [--count 50] [--single 3] [--json]
 
 Starts (or reuses) the dev cluster, Kafka, the S3 server and OpenSearch, runs the operator as its
 own process with its default timings, and prints:
@@ -14,17 +14,11 @@ Everything the benchmark makes is removed afterwards.
 
 from __future__ import annotations
 
-import sys
-
-# Run as a script, this file's directory comes first on sys.path, and this file's name would shadow
-# the standard library's `operator` module for every import below.
-if sys.path and sys.path[0] == __file__.rpartition("/")[0]:
-    del sys.path[0]
-
 import argparse
 import asyncio
 import json
 import statistics
+import sys
 import tempfile
 import threading
 import time
