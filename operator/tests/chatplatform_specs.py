@@ -9,6 +9,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from parley_operator.api.spec import SERVICE_NAMES, Topics
+from pydantic.alias_generators import to_camel
+
 NAMESPACE = "chat"
 NAME = "acme"
 
@@ -27,30 +30,13 @@ MINIMAL: dict[str, Any] = {
     "deletionPolicy": "Delete",
     "services": {
         name: {"replicas": 1, "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}}}
-        for name in (
-            "gateway",
-            "auth",
-            "api",
-            "socket",
-            "consumer",
-            "presence",
-            "storage",
-            "notification",
-            "search",
-        )
+        for name in SERVICE_NAMES
     },
     "kafka": {
         "bootstrapServers": "127.0.0.1:9092",
         "topics": {
             topic: {"partitions": 1, "replicationFactor": 1}
-            for topic in (
-                "commands",
-                "events",
-                "connections",
-                "presence",
-                "notifications",
-                "notificationsDlq",
-            )
+            for topic in (to_camel(name) for name in Topics.model_fields)
         },
     },
     "opensearch": {"secretName": "parley-opensearch", "numberOfReplicas": 0},

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from parley.api.routes import chats, members, users
 from parley.api.settings import ApiSettings
-from parley.common.auth import HttpJwksSource, JwksSource, KeysUnavailable, TokenVerifier
+from parley.common.auth import JwksSource, start_verifier
 from parley.common.chat.publish import EventPublisher
 from parley.common.db import Database
 from parley.common.kafka import KafkaProducer
@@ -43,18 +43,7 @@ def create_app(settings: ApiSettings | None = None, *, jwks: JwksSource | None =
             poll_seconds=settings.api_outbox_poll_seconds,
             max_backoff=settings.api_outbox_max_backoff_seconds,
         )
-        verifier = TokenVerifier(
-            jwks or HttpJwksSource(settings.auth_jwks_url, http),
-            issuer=settings.auth_issuer,
-            audience=settings.auth_audience,
-            leeway_seconds=settings.auth_leeway_seconds,
-            cache_seconds=settings.auth_jwks_cache_seconds,
-        )
-        try:
-            await verifier.refresh()
-        except KeysUnavailable as exc:
-            # The auth service may start after us; the verifier fetches again on the first request.
-            log.warning("no signing keys yet: %s", exc)
+        verifier = await start_verifier(settings, http, jwks)
         app.state.db = db
         app.state.redis = redis
         app.state.publisher = publisher

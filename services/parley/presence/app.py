@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
-from parley.common.auth import HttpJwksSource, JwksSource, KeysUnavailable, TokenVerifier
+from parley.common.auth import JwksSource, start_verifier
 from parley.common.kafka import KafkaProducer
 from parley.common.presence import PresenceKeys
 from parley.common.redis import create_redis
@@ -67,18 +67,7 @@ def create_app(settings: PresenceSettings | None = None, *, jwks: JwksSource | N
             interval=settings.presence_sweep_seconds,
             max_backoff=settings.presence_max_backoff_seconds,
         )
-        verifier = TokenVerifier(
-            jwks or HttpJwksSource(settings.auth_jwks_url, http),
-            issuer=settings.auth_issuer,
-            audience=settings.auth_audience,
-            leeway_seconds=settings.auth_leeway_seconds,
-            cache_seconds=settings.auth_jwks_cache_seconds,
-        )
-        try:
-            await verifier.refresh()
-        except KeysUnavailable as exc:
-            # The auth service may start after us; the verifier fetches again on the first request.
-            log.warning("no signing keys yet: %s", exc)
+        verifier = await start_verifier(settings, http, jwks)
         app.state.redis = redis
         app.state.presence_keys = keys
         app.state.store = store

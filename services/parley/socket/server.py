@@ -10,7 +10,6 @@ never authenticated, went silent, or whose token expired without being renewed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
@@ -29,7 +28,7 @@ from prometheus_client import (
 )
 from websockets.datastructures import Headers
 
-from parley.common.auth import HttpJwksSource, JwksSource, KeysUnavailable, TokenVerifier
+from parley.common.auth import JwksSource, start_verifier
 from parley.common.db import Database
 from parley.common.kafka import KafkaProducer
 from parley.common.presence import ConnectionReporter
@@ -99,15 +98,7 @@ class SocketServer:
         self.http_client = httpx.AsyncClient()
         self.db = Database(settings.postgres_dsn.get_secret_value(), pool_size=settings.socket_db_pool_size)
         self.reads = Reads(self.db.engine)
-        self.verifier = TokenVerifier(
-            self.jwks or HttpJwksSource(settings.auth_jwks_url, self.http_client),
-            issuer=settings.auth_issuer,
-            audience=settings.auth_audience,
-            leeway_seconds=settings.auth_leeway_seconds,
-            cache_seconds=settings.auth_jwks_cache_seconds,
-        )
-        with contextlib.suppress(KeysUnavailable):
-            await self.verifier.refresh()  # else fetched at the first token
+        self.verifier = await start_verifier(settings, self.http_client, self.jwks)
         self.hub = Hub(
             self.reads,
             settings.redis_url.get_secret_value(),

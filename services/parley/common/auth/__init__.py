@@ -9,6 +9,7 @@ from parley.common.auth.verifier import (
     KeysUnavailable,
     Principal,
     TokenVerifier,
+    start_verifier,
 )
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "VerifierDep",
     "WebSocketUser",
     "current_user",
+    "start_verifier",
     "websocket_user",
 ]

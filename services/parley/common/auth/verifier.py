@@ -21,6 +21,8 @@ import httpx
 from jose import ExpiredSignatureError, JWTError, jwk, jwt
 from jose.backends.base import Key
 
+from parley.common.settings import BaseServiceSettings
+
 log = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"
@@ -221,3 +223,23 @@ class TokenVerifier:
             self._keys = keys
             self._fetched_at = self._clock()
             self._generation += 1
+
+
+async def start_verifier(
+    settings: BaseServiceSettings, http: httpx.AsyncClient, jwks: JwksSource | None = None
+) -> TokenVerifier:
+    """The verifier of a service that trusts the auth service's JWKS (or `jwks`, in tests), with
+    the keys fetched now when the auth service is up. It may start after us: then the verifier
+    fetches them at the first token."""
+    verifier = TokenVerifier(
+        jwks or HttpJwksSource(settings.auth_jwks_url, http),
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        leeway_seconds=settings.auth_leeway_seconds,
+        cache_seconds=settings.auth_jwks_cache_seconds,
+    )
+    try:
+        await verifier.refresh()
+    except KeysUnavailable as exc:
+        log.warning("no signing keys yet: %s", exc)
+    return verifier

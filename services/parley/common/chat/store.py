@@ -313,31 +313,22 @@ def _accept(batch: _Batch, command: ChatCommand, now: datetime) -> Stored:
         batch.added_reactions -= gone
     else:
         key = (chat_id, command.message_seq, command.emoji, command.user_id)
+        kind = ReactionAdded if command.action == "add" else ReactionRemoved
+        event = kind(
+            chat_id=chat_id,
+            seq=seq,
+            actor_id=command.user_id,
+            at=now,
+            command_id=command.command_id,
+            message_seq=command.message_seq,
+            emoji=command.emoji,
+            user_id=command.user_id,
+        )
         if command.action == "add":
-            event = ReactionAdded(
-                chat_id=chat_id,
-                seq=seq,
-                actor_id=command.user_id,
-                at=now,
-                command_id=command.command_id,
-                message_seq=command.message_seq,
-                emoji=command.emoji,
-                user_id=command.user_id,
-            )
             batch.reactions.add(key)
             batch.added_reactions.add(key)
             batch.removed_reactions.discard(key)
         else:
-            event = ReactionRemoved(
-                chat_id=chat_id,
-                seq=seq,
-                actor_id=command.user_id,
-                at=now,
-                command_id=command.command_id,
-                message_seq=command.message_seq,
-                emoji=command.emoji,
-                user_id=command.user_id,
-            )
             batch.reactions.discard(key)
             if key in batch.added_reactions:
                 batch.added_reactions.discard(key)
