@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from parley.devstack.cli import app as dev_app
-from parley.serve import SERVICES
+from parley.serve import OWN_SERVER, SERVICES
 
 app = typer.Typer(help="Parley chat platform.", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
@@ -25,7 +25,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
 ) -> None:
-    """Run one service (an ASGI app from its factory) under uvicorn."""
+    """Run one service: an ASGI app from its factory under uvicorn, or a service's own server."""
     if service is None:
         print("services:", ", ".join(SERVICES) or "(none built yet)")
         return
@@ -36,11 +36,16 @@ def serve(
             err=True,
         )
         raise typer.Exit(code=2)
+    # The services' own loggers (parley.*) at INFO; uvicorn configures only its own.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    module, target = SERVICES[service].split(":")
+    if service in OWN_SERVER:
+        getattr(importlib.import_module(module), target)(host=host, port=port)
+        return
     import uvicorn
 
-    module, factory = SERVICES[service].split(":")
     importlib.import_module(module)
-    uvicorn.run(f"{module}:{factory}", factory=True, host=host, port=port)
+    uvicorn.run(f"{module}:{target}", factory=True, host=host, port=port)
 
 
 @app.command()

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-# name -> "module:app_factory"; each service's issue adds its line when the service exists.
+# name -> "module:target"; each service's issue adds its line when the service exists. The target
+# is an ASGI app factory run under uvicorn, or for the services in OWN_SERVER a `main(host, port)`
+# that runs a server of its own.
 SERVICES: dict[str, str] = {
     "auth": "parley.auth.app:create_app",
+    "api": "parley.api.app:create_app",
+    "presence": "parley.presence.app:create_app",
+    "consumer": "parley.consumer.app:create_app",
+    "socket": "parley.socket.server:main",
 }
+
+# The socket holds tens of thousands of idle WebSocket connections; it runs its own small server
+# (parley.socket.wsserver) to keep each one cheap.
+OWN_SERVER: frozenset[str] = frozenset({"socket"})

@@ -68,6 +68,14 @@ class BaseServiceSettings(BaseSettings):
     auth_leeway_seconds: int = Field(default=30, ge=0, le=300)
     auth_jwks_cache_seconds: int = Field(default=300, ge=1)
 
+    # Kafka: the topic names derive from the prefix (see parley.common.topics).
+    kafka_bootstrap: str = Field(default="127.0.0.1:19092", description="Comma-separated host:port list.")
+    kafka_topic_prefix: str = Field(
+        default="parley",
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description="`<namespace>.<platform>` on Kubernetes; anything unique per installation locally.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

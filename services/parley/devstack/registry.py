@@ -33,6 +33,17 @@ COMPONENTS: dict[str, type[Component]] = {
         Kwok,
         # Parley's own services, after the servers they use.
         service_component("auth", requires=("postgres", "redis"), migrates=True),
+        service_component("api", requires=("postgres", "redis", "kafka"), migrates=True),
+        service_component("presence", requires=("redis", "kafka")),
+        # The consumer creates the topics here (no operator in the dev stack) and, as the only
+        # replica, takes a static group membership: restarted, it resumes at once.
+        service_component(
+            "consumer",
+            requires=("postgres", "redis", "kafka"),
+            migrates=True,
+            env={"PARLEY_CONSUMER_ENSURE_TOPICS": "true", "PARLEY_CONSUMER_INSTANCE_ID": "dev-0"},
+        ),
+        service_component("socket", requires=("postgres", "redis", "kafka", "svc-auth", "svc-consumer")),
     )
 }
 
@@ -40,7 +51,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "core": ("postgres", "redis"),
     "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp"),
     "kube": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
-    "platform": ("svc-auth",),
+    "platform": ("svc-auth", "svc-api", "svc-presence", "svc-consumer", "svc-socket"),
 }
 PROFILES["all"] = tuple(dict.fromkeys(name for names in PROFILES.values() for name in names))
 

@@ -6,6 +6,15 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 from sqlmodel import SQLModel
 
-import parley.auth.models  # noqa: F401  (registers the auth tables on SQLModel.metadata)
+# Each import registers its tables on SQLModel.metadata.
+import parley.auth.models
+import parley.common.chat.models
+import parley.common.outbox
+import parley.common.users.models
+from parley.common.users.directory import username_prefix_index
 
 target_metadata: MetaData = SQLModel.metadata
+
+# Auth's table, an index for another service's reads (user lookup by username prefix): declared
+# here, where both are in view, so auth's models stay auth's and the migrations still match.
+username_prefix_index(parley.auth.models.User.__table__)  # type: ignore[attr-defined]

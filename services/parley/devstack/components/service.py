@@ -7,7 +7,11 @@ import sys
 
 import httpx
 
+from parley.common.kafka import ensure_topics
+from parley.common.settings import BaseServiceSettings
+from parley.common.topics import Topics
 from parley.devstack import ports, process
+from parley.devstack.asyncbridge import run_coroutine
 from parley.devstack.component import Command, Component
 
 
@@ -17,6 +21,8 @@ class ServiceProcess(Component):
     service: str
     migrates = False
     """Run `parley migrate` before starting (idempotent; services that own tables)."""
+    extra_env: dict[str, str] = {}  # noqa: RUF012  (a class-level default, replaced per service)
+    """Settings of this service in the dev stack, on top of what the stack's servers provide."""
     start_timeout = 30.0
 
     @property
@@ -30,15 +36,28 @@ class ServiceProcess(Component):
         """Nothing to fetch: the service is this package."""
 
     def _env(self) -> dict[str, str]:
-        return {**self.stack_env, "PARLEY_SERVICE_NAME": self.service}
+        return {**self.stack_env, **self.extra_env, "PARLEY_SERVICE_NAME": self.service}
 
     def prepare(self) -> None:
+        if "kafka" in self.requires:
+            self._ensure_topics()
         if self.migrates:
             process.run(
                 [sys.executable, "-m", "parley", "migrate"],
                 log_file=self.setup_log,
                 env={**os.environ, **self._env()},
             )
+
+    def _ensure_topics(self) -> None:
+        """The platform's topics, which the operator creates on Kubernetes (the dev Kafka does not
+        create topics on first use)."""
+        # The service inherits this process's environment, plus the stack's endpoints.
+        settings = BaseServiceSettings()
+        bootstrap = self.stack_env.get("PARLEY_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
+        created = run_coroutine(ensure_topics(bootstrap, Topics(settings.kafka_topic_prefix).all()))
+        if created:
+            with self.setup_log.open("a") as log:
+                log.write(f"created topics: {', '.join(created)}\n")
 
     def command(self) -> Command:
         return Command(
@@ -64,10 +83,21 @@ class ServiceProcess(Component):
         return {"url": f"http://{ports.HOST}:{self.port}"}
 
 
-def service_component(service: str, requires: tuple[str, ...], migrates: bool = False) -> type[Component]:
+def service_component(
+    service: str,
+    requires: tuple[str, ...],
+    migrates: bool = False,
+    env: dict[str, str] | None = None,
+) -> type[Component]:
     """A component class for one service, named `<service>` with prefix `svc-` in the stack."""
     return type(
         f"{service.title()}Service",
         (ServiceProcess,),
-        {"name": f"svc-{service}", "service": service, "requires": requires, "migrates": migrates},
+        {
+            "name": f"svc-{service}",
+            "service": service,
+            "requires": requires,
+            "migrates": migrates,
+            "extra_env": dict(env or {}),
+        },
     )

@@ -1,0 +1,20 @@
+"""Settings of the api service (on top of what every service has)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from parley.common.settings import BaseServiceSettings
+
+
+class ApiSettings(BaseServiceSettings):
+    service_name: str = "api"
+
+    api_max_group_members: int = Field(
+        default=1000, ge=2, le=100_000, description="Members per group, owner included."
+    )
+    api_db_pool_size: int = Field(default=10, ge=1, le=200)
+    # The outbox drainer: how often it looks without being woken, and how long it waits at most
+    # between attempts while Redis or Kafka is away.
+    api_outbox_poll_seconds: float = Field(default=5.0, gt=0)
+    api_outbox_max_backoff_seconds: float = Field(default=30.0, gt=0)

@@ -1,0 +1,89 @@
+"""Kafka producing for the services: idempotent, acks from every in-sync replica, started lazily.
+
+`start()` may fail while Kafka is away; callers that must not fail (an api request after its
+commit) hand records to something that retries (the outbox), which calls `start()` again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+Record = tuple[str, bytes, bytes]  # topic, key, value
+
+
+class KafkaProducer:
+    def __init__(self, bootstrap: str, *, client_id: str, request_timeout_ms: int = 15000) -> None:
+        self.bootstrap = bootstrap
+        self.client_id = client_id
+        self.request_timeout_ms = request_timeout_ms
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def started(self) -> bool:
+        return self._producer is not None
+
+    async def start(self) -> None:
+        async with self._lock:
+            if self._producer is not None:
+                return
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                client_id=self.client_id,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=2,
+                request_timeout_ms=self.request_timeout_ms,
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+
+    async def send_many(self, records: Sequence[Record]) -> None:
+        """Send and wait for every ack; records of one key keep their order (one partition)."""
+        await self.start()
+        assert self._producer is not None
+        pending = [await self._producer.send(topic, value, key=key) for topic, key, value in records]
+        await asyncio.gather(*pending)
+
+    async def stop(self) -> None:
+        async with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+
+async def ensure_topics(
+    bootstrap: str, names: Iterable[str], *, partitions: int = 3, replication_factor: int = 1
+) -> list[str]:
+    """Create the topics that do not exist yet (the operator's job on Kubernetes; this is for the
+    dev stack and tests). Returns the names it created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in names if name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)
+                        for name in missing
+                    ]
+                )
+            except TopicAlreadyExistsError:
+                log.info("topics appeared while creating them: %s", missing)
+        return missing
+    finally:
+        await admin.close()

@@ -1,0 +1,1 @@
+"""Users as every service but auth sees them: the directory (read-only) and profiles."""

@@ -1,0 +1,66 @@
+"""`parley serve consumer`: the worker runs in the app's lifespan; HTTP serves health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from parley.common.db import Database
+from parley.common.kafka import KafkaProducer, ensure_topics
+from parley.common.service import new_app
+from parley.common.topics import Topics
+from parley.consumer.publish import BatchPublisher
+from parley.consumer.settings import ConsumerSettings
+from parley.consumer.worker import CommandWorker
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: ConsumerSettings | None = None) -> FastAPI:
+    settings = settings or ConsumerSettings()
+    topics = Topics(settings.kafka_topic_prefix)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.consumer_ensure_topics:
+            created = await ensure_topics(
+                settings.kafka_bootstrap, topics.all(), partitions=settings.consumer_topic_partitions
+            )
+            if created:
+                log.info("created topics %s", ", ".join(created))
+        db = Database(settings.postgres_dsn.get_secret_value(), pool_size=settings.consumer_db_pool_size)
+        redis = aioredis.from_url(settings.redis_url.get_secret_value(), health_check_interval=30)
+        producer = KafkaProducer(settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}")
+        publisher = BatchPublisher(redis, settings.redis_key_prefix, producer, topics)
+        worker = CommandWorker(settings, db.engine, publisher, topics.commands)
+        app.state.worker = worker
+        task = asyncio.create_task(worker.run(), name="command-worker")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await producer.stop()
+            await redis.aclose()
+            await db.dispose()
+
+    app = new_app(
+        settings,
+        title="Parley consumer",
+        description="Stores chat commands in order with per-chat seqs and publishes what it stored.",
+        lifespan=lifespan,
+    )
+
+    @app.get("/status", include_in_schema=False)
+    async def status() -> dict[str, Any]:
+        status: dict[str, Any] = app.state.worker.status.report()
+        return status
+
+    return app

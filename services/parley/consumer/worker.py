@@ -1,0 +1,278 @@
+"""The consumer's loop: commands from Kafka, stored in order, published, then acknowledged.
+
+For every fetch (up to `consumer_max_batch` records of the partitions this member owns; each
+partition's records in their order, and a chat lives on one partition):
+
+1. one database transaction stores the whole batch (common.chat.store): commands stored before (a
+   replay after a crash) are recognised by sender + client_id or command id *before* any seq is
+   taken, so a replay neither duplicates nor leaves a gap; the others take their chats' next seqs;
+2. commit;
+3. publish the stored events (Redis for live delivery, the events topic for search and
+   notification), including those of recognised replays, whose first publish may never have
+   happened; rejections go to their sender's channel;
+4. commit the Kafka offsets.
+
+Steps 1-2 of a batch run while steps 3-4 of the previous one do (two stages, each in order).
+
+Publishing comes before the offset commit on purpose: a crash between the two replays the batch,
+which the database turns into re-emits. The other order could lose the publish of a stored
+message for good (live delivery and the events topic), which nothing would repair. The database
+commit comes first in both orders, so an offset never moves past something not stored.
+
+A failing step is retried with backoff, the batch as a whole, without committing offsets: a
+database or Redis outage stalls the partitions, it loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from parley.common.chat.store import ChatCommand, Outcome, Stored, store_commands
+from parley.common.events import parse_command
+from parley.consumer.publish import BatchPublisher
+from parley.consumer.settings import ConsumerSettings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Timings:
+    """The last few hundred values of one step, in milliseconds, for /status."""
+
+    def __init__(self, keep: int = 500) -> None:
+        self.values: deque[float] = deque(maxlen=keep)
+
+    def add(self, ms: float) -> None:
+        self.values.append(ms)
+
+    def summary(self) -> dict[str, float]:
+        if not self.values:
+            return {}
+        ordered = sorted(self.values)
+
+        def pick(q: float) -> float:
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+        return {"p50": pick(0.5), "p99": pick(0.99), "max": round(ordered[-1], 2)}
+
+
+@dataclass
+class WorkerStatus:
+    """For /status and tests."""
+
+    running: bool = False
+    assigned: list[str] = field(default_factory=list)
+    batches: int = 0
+    records: int = 0
+    stored: int = 0
+    replayed: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    failures: int = 0  # consecutive failed attempts of the current step
+    last_error: str | None = None
+    last_batch_at: float | None = None
+    # Per batch: records' age when fetched (from the producer's timestamp), store, publish, commit.
+    timings: dict[str, Timings] = field(
+        default_factory=lambda: {name: Timings() for name in ("age", "size", "store", "publish", "commit")}
+    )
+
+    def report(self) -> dict[str, object]:
+        report = {k: v for k, v in self.__dict__.items() if k != "timings"}
+        report["timings_ms"] = {name: t.summary() for name, t in self.timings.items()}
+        return report
+
+
+def parse_records(records: Sequence[ConsumerRecord[bytes, bytes]]) -> tuple[list[ChatCommand], int]:
+    """The commands of a batch in order; records that are not commands are logged and skipped (a
+    record no version of us can read must not block its partition forever)."""
+    commands: list[ChatCommand] = []
+    skipped = 0
+    for record in records:
+        try:
+            if record.value is None:
+                raise ValueError("empty record")
+            commands.append(parse_command(record.value))
+        except (ValidationError, ValueError) as exc:
+            skipped += 1
+            log.error(
+                "skipping an unreadable command at %s-%d@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                exc,
+            )
+    return commands, skipped
+
+
+@dataclass(frozen=True)
+class _StoredBatch:
+    """A batch between its two stages: stored and committed in the database, not yet published."""
+
+    offsets: dict[TopicPartition, OffsetAndMetadata]
+    records: int
+    skipped: int
+    outcomes: list[Outcome]
+
+
+class CommandWorker:
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        engine: AsyncEngine,
+        publisher: BatchPublisher,
+        topic: str,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.publisher = publisher
+        self.topic = topic
+        self.status = WorkerStatus()
+
+    def _consumer(self) -> AIOKafkaConsumer:
+        s = self.settings
+        return AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=s.kafka_bootstrap,
+            client_id=f"parley-{s.service_name}",
+            group_id=s.group_id,
+            group_instance_id=s.consumer_instance_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
+            max_poll_records=s.consumer_max_batch,
+            session_timeout_ms=s.consumer_session_timeout_ms,
+            heartbeat_interval_ms=max(1000, s.consumer_session_timeout_ms // 3),
+            # A stalled step (database away) must not get this member thrown out of the group:
+            # its partitions would move to another member that is stalled the same way.
+            max_poll_interval_ms=600_000,
+        )
+
+    async def run(self) -> None:
+        """Consume until cancelled; Kafka being away is waited out."""
+        backoff = 0.2
+        while True:
+            consumer = self._consumer()
+            try:
+                await consumer.start()
+                self.status.running = True
+                backoff = 0.2
+                await self._loop(consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.status.last_error = repr(exc)
+                log.warning("consumer stopped (%r); restarting in %.1f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.settings.consumer_retry_max_seconds)
+            finally:
+                self.status.running = False
+                try:
+                    await asyncio.shield(consumer.stop())
+                except Exception as exc:
+                    log.warning("stopping the Kafka consumer: %r", exc)
+
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
+        """Two stages, so that storing a batch overlaps with publishing the one before: each stage
+        takes its batches in order (a chat's events leave in seq order), and the second one commits
+        the offsets only after publishing."""
+        handoff: asyncio.Queue[_StoredBatch] = asyncio.Queue(maxsize=1)
+        finisher = asyncio.create_task(self._finish(consumer, handoff), name="publish-and-commit")
+        try:
+            while True:
+                batches = await consumer.getmany(
+                    timeout_ms=1000, max_records=self.settings.consumer_max_batch
+                )
+                self.status.assigned = sorted(f"{tp.topic}-{tp.partition}" for tp in consumer.assignment())
+                if finisher.done():
+                    finisher.result()  # it failed: raise here, the consumer restarts
+                if batches:
+                    await handoff.put(await self._store_batch(batches))
+        finally:
+            finisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await finisher
+
+    async def _store_batch(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> _StoredBatch:
+        records = [record for partition in batches.values() for record in partition]
+        started = time.time()
+        self.status.timings["age"].add(started * 1000 - min(record.timestamp for record in records))
+        self.status.timings["size"].add(len(records))
+        commands, skipped = parse_records(records)
+        outcomes = await self._retrying("store", lambda: self._store(commands)) if commands else []
+        self.status.timings["store"].add((time.time() - started) * 1000)
+        offsets = {tp: OffsetAndMetadata(rs[-1].offset + 1, "") for tp, rs in batches.items() if rs}
+        return _StoredBatch(offsets, len(records), skipped, outcomes)
+
+    async def _finish(self, consumer: AIOKafkaConsumer, handoff: asyncio.Queue[_StoredBatch]) -> None:
+        while True:
+            batch = await handoff.get()
+            started = time.time()
+            outcomes = batch.outcomes
+            await self._retrying("publish", lambda: self.publisher.publish(outcomes))  # noqa: B023
+            published = time.time()
+            try:
+                await consumer.commit(batch.offsets)
+            except (CommitFailedError, IllegalStateError) as exc:
+                # The partitions moved to another member, which replays from the last commit: the
+                # database turns that into re-emits.
+                log.warning("offsets not committed (%r); the next owner replays them", exc)
+            except KafkaError as exc:
+                # The next batch's commit covers these offsets too; a crash before it replays.
+                log.warning("offsets not committed this time: %r", exc)
+            self.status.timings["publish"].add((published - started) * 1000)
+            self.status.timings["commit"].add((time.time() - published) * 1000)
+            self._count(batch)
+
+    def _count(self, batch: _StoredBatch) -> None:
+        status, outcomes = self.status, batch.outcomes
+        status.batches += 1
+        status.records += batch.records
+        status.skipped += batch.skipped
+        status.stored += sum(1 for o in outcomes if isinstance(o, Stored) and not o.duplicate)
+        status.replayed += sum(1 for o in outcomes if isinstance(o, Stored) and o.duplicate)
+        status.rejected += sum(1 for o in outcomes if not isinstance(o, Stored))
+        status.last_batch_at = time.time()
+
+    async def _store(self, commands: list[ChatCommand]) -> list[Outcome]:
+        async with self.engine.begin() as conn:
+            return await store_commands(conn, commands)
+
+    async def _retrying(self, step: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        backoff = 0.05
+        while True:
+            try:
+                result = await attempt()
+            except Exception as exc:  # cancellation is not an Exception: it goes through
+                failure = exc
+            else:
+                if self.status.failures:
+                    log.info("%s works again after %d failed attempts", step, self.status.failures)
+                self.status.failures = 0
+                return result
+            self.status.failures += 1
+            self.status.last_error = f"{step}: {failure!r}"
+            log.warning(
+                "%s failed (%d in a row), retrying in %.2f s: %r",
+                step,
+                self.status.failures,
+                backoff,
+                failure,
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.settings.consumer_retry_max_seconds)

@@ -1,0 +1,1 @@
+"""`parley serve presence`: online, away, offline and last-seen of every user."""

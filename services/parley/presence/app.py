@@ -1,0 +1,110 @@
+"""`parley serve presence`: the app factory. Nothing connects before the lifespan starts; Kafka
+and Redis may be away at start and come and go, the service waits and retries."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+
+from parley.common.auth import HttpJwksSource, JwksSource, KeysUnavailable, TokenVerifier
+from parley.common.kafka import KafkaProducer
+from parley.common.presence import PresenceKeys
+from parley.common.redis import create_redis
+from parley.common.service import new_app
+from parley.common.topics import Topics
+from parley.presence import routes
+from parley.presence.consumer import ConnectionsConsumer
+from parley.presence.engine import PresenceEngine
+from parley.presence.outbox import KafkaOutbox
+from parley.presence.settings import PresenceSettings
+from parley.presence.store import PresenceStore, Timing
+from parley.presence.sweeper import Sweeper
+
+log = logging.getLogger(__name__)
+
+
+def timing(settings: PresenceSettings) -> Timing:
+    return Timing(
+        ttl=settings.presence_ttl_seconds,
+        forget=settings.presence_forget_seconds,
+        last_seen_retention=settings.presence_last_seen_retention_seconds,
+        stopped_tombstone=settings.presence_stopped_tombstone_seconds,
+        outbox_max=settings.presence_outbox_max,
+    )
+
+
+def create_app(settings: PresenceSettings | None = None, *, jwks: JwksSource | None = None) -> FastAPI:
+    """`jwks`: where the token verifier gets the auth service's keys; by default over HTTP from
+    `auth_jwks_url` (tests hand in a key set of their own)."""
+    settings = settings or PresenceSettings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        http = httpx.AsyncClient()
+        redis = create_redis(settings.redis_url.get_secret_value())
+        topics = Topics(settings.kafka_topic_prefix)
+        keys = PresenceKeys(settings.redis_key_prefix)
+        producer = KafkaProducer(settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}")
+        store = PresenceStore(redis, keys, timing(settings))
+        outbox = KafkaOutbox(
+            redis, keys, producer, topics.presence, max_backoff=settings.presence_max_backoff_seconds
+        )
+        engine = PresenceEngine(store, outbox)
+        consumer = ConnectionsConsumer(
+            bootstrap=settings.kafka_bootstrap,
+            topic=topics.connections,
+            group_id=f"{topics.prefix}.presence",
+            handle=engine.handle,
+            batch_size=settings.presence_consumer_batch,
+            max_backoff=settings.presence_max_backoff_seconds,
+        )
+        sweeper = Sweeper(
+            engine.tick,
+            interval=settings.presence_sweep_seconds,
+            max_backoff=settings.presence_max_backoff_seconds,
+        )
+        verifier = TokenVerifier(
+            jwks or HttpJwksSource(settings.auth_jwks_url, http),
+            issuer=settings.auth_issuer,
+            audience=settings.auth_audience,
+            leeway_seconds=settings.auth_leeway_seconds,
+            cache_seconds=settings.auth_jwks_cache_seconds,
+        )
+        try:
+            await verifier.refresh()
+        except KeysUnavailable as exc:
+            # The auth service may start after us; the verifier fetches again on the first request.
+            log.warning("no signing keys yet: %s", exc)
+        app.state.redis = redis
+        app.state.presence_keys = keys
+        app.state.store = store
+        app.state.engine = engine
+        app.state.consumer = consumer
+        app.state.sweeper = sweeper
+        app.state.outbox = outbox
+        app.state.token_verifier = verifier
+        outbox.start()
+        consumer.start()
+        sweeper.start()
+        try:
+            yield
+        finally:
+            await sweeper.stop()
+            await consumer.stop()
+            await outbox.stop()
+            await producer.stop()
+            await redis.aclose()
+            await http.aclose()
+
+    app = new_app(
+        settings,
+        title="Parley presence",
+        description="Online, away and offline, and last-seen, from the sockets' connection events.",
+        lifespan=lifespan,
+    )
+    app.include_router(routes.router)
+    return app

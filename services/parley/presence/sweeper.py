@@ -1,0 +1,34 @@
+"""The clock of presence: every few seconds, instances whose heartbeats stopped lose their users.
+Without it a socket process that died would leave its users online until some other news came."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from parley.presence.backoff import Backoff
+from parley.presence.worker import Worker
+
+
+class Sweeper(Worker):
+    name = "sweeper"
+
+    def __init__(self, tick: Callable[[], Awaitable[object]], *, interval: float, max_backoff: float) -> None:
+        super().__init__()
+        self.tick = tick
+        self.interval = interval
+        self.backoff = Backoff("the presence sweep", minimum=interval, maximum=max(interval, max_backoff))
+        self.sweeps = 0  # completed, for tests and metrics
+
+    async def run(self) -> None:
+        while not self.stopping:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await self.pause(self.backoff.failed(exc))
+                continue
+            self.backoff.succeeded()
+            self.sweeps += 1
+            await self.pause(self.interval)

@@ -1,0 +1,25 @@
+"""Token buckets: a steady rate with room for a burst, refilled lazily (no timers)."""
+
+from __future__ import annotations
+
+import time
+
+
+class TokenBucket:
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self, now: float | None = None) -> float:
+        """Take one token: 0.0 when allowed, else the seconds until one is available."""
+        now = time.monotonic() if now is None else now
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate

@@ -1,0 +1,246 @@
+"""`parley serve socket`: assembly and lifecycle of the socket service.
+
+    WsServer (connections) -> Session (frames) -> CommandProducer (Kafka, acks=all)
+    Redis channels -> Subscriber -> Hub (who is here, in which chats) -> Session.deliver
+
+Also answers `GET /healthz` and `GET /metrics` on the same port, and sweeps connections that
+never authenticated, went silent, or whose token expired without being renewed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+import uuid
+from collections.abc import Coroutine, Iterable
+from typing import Any
+
+import httpx
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from websockets.datastructures import Headers
+
+from parley.common.auth import HttpJwksSource, JwksSource, KeysUnavailable, TokenVerifier
+from parley.common.db import Database
+from parley.common.topics import Topics
+from parley.socket.commands import CommandProducer
+from parley.socket.hub import Hub
+from parley.socket.observer import ConnectionObserver, NoObserver
+from parley.socket.protocol import ErrorCode, error_frame
+from parley.socket.ratelimit import TokenBucket
+from parley.socket.reads import Reads
+from parley.socket.session import CLOSE_TIMEOUT, CLOSE_TOO_SLOW, CLOSE_UNAUTHENTICATED, Session
+from parley.socket.settings import SocketSettings
+from parley.socket.wsserver import HttpResponse, WsConnection, WsServer
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 5.0
+# A token that expired is tolerated this long, for the client to send a fresh one.
+EXPIRY_GRACE_SECONDS = 60.0
+
+
+class SocketMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.connections = Gauge("socket_connections", "Open WebSocket connections.", registry=self.registry)
+        self.frames = Counter(
+            "socket_frames_total", "Client frames by type.", ["type"], registry=self.registry
+        )
+        self.errors = Counter(
+            "socket_errors_total", "Error frames sent, by code.", ["code"], registry=self.registry
+        )
+        self.acked = Histogram(
+            "socket_command_ack_seconds",
+            "From a command frame to Kafka's ack.",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+            registry=self.registry,
+        )
+        self.replayed = Counter(
+            "socket_replayed_events_total", "Events sent from the change log.", registry=self.registry
+        )
+
+
+class SocketServer:
+    def __init__(
+        self,
+        settings: SocketSettings | None = None,
+        *,
+        jwks: JwksSource | None = None,
+        observer: ConnectionObserver | None = None,
+    ) -> None:
+        self.settings = settings or SocketSettings()
+        self.jwks = jwks
+        self.observer: ConnectionObserver = observer or NoObserver()
+        self.metrics = SocketMetrics()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._too_big = error_frame(ErrorCode.FRAME_TOO_LARGE, "The frame is far too large; closing.")
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self, host: str, port: int) -> int:
+        settings = self.settings
+        self.http_client = httpx.AsyncClient()
+        self.db = Database(settings.postgres_dsn.get_secret_value(), pool_size=settings.socket_db_pool_size)
+        self.reads = Reads(self.db.engine)
+        self.verifier = TokenVerifier(
+            self.jwks or HttpJwksSource(settings.auth_jwks_url, self.http_client),
+            issuer=settings.auth_issuer,
+            audience=settings.auth_audience,
+            leeway_seconds=settings.auth_leeway_seconds,
+            cache_seconds=settings.auth_jwks_cache_seconds,
+        )
+        with contextlib.suppress(KeysUnavailable):
+            await self.verifier.refresh()  # else fetched at the first token
+        self.hub = Hub(
+            self.reads,
+            settings.redis_url.get_secret_value(),
+            settings.redis_key_prefix,
+            lambda: TokenBucket(settings.socket_commands_per_second, settings.socket_commands_burst),
+        )
+        await self.hub.start()
+        self.producer = CommandProducer(
+            settings.kafka_bootstrap,
+            Topics(settings.kafka_topic_prefix).commands,
+            client_id=f"parley-{settings.service_name}",
+            send_timeout=settings.socket_send_timeout_seconds,
+        )
+        self.producer.start()
+        self.ws = WsServer(
+            self,
+            max_message_bytes=settings.socket_max_frame_bytes,
+            hard_max_bytes=settings.socket_hard_max_frame_bytes,
+            max_buffered_bytes=settings.socket_max_buffered_bytes,
+            too_big_payload=self._too_big,
+            too_slow_payload=error_frame(
+                ErrorCode.SLOW_CONSUMER, "Too much unread; reconnect and sync from your last seqs."
+            ),
+            too_slow_code=CLOSE_TOO_SLOW,
+        )
+        self.port = await self.ws.listen(host, port)
+        self.spawn(self._sweep(), "sweeper")
+        log.info("socket listening on %s:%d", host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        await self.ws.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await self.producer.stop()
+        await self.hub.stop()
+        await self.db.dispose()
+        await self.http_client.aclose()
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def deliver_to_users(self, user_ids: Iterable[uuid.UUID], payload: bytes) -> int:
+        """For presence: a frame to every connection of these users on this process."""
+        return self.hub.deliver_to_users(user_ids, payload)
+
+    # --- wsserver.Application ------------------------------------------------------------------
+
+    def http(self, path: str) -> HttpResponse | None:
+        if path == "/healthz":
+            ok = self.producer.connected
+            return HttpResponse(
+                200, b'{"status":"ok","kafka":%s}' % (b"true" if ok else b"false"), "application/json"
+            )
+        if path == "/metrics":
+            self.metrics.connections.set(len(self.ws.connections))
+            return HttpResponse(200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)
+        return None
+
+    def opened(self, conn: WsConnection, headers: Headers, token: str | None) -> None:
+        session = Session(self, conn)
+        conn.session = session
+        session.start(token)
+
+    def received(self, conn: WsConnection, text: bytes) -> None:
+        _session(conn).received(text)
+
+    def oversized(self, conn: WsConnection, size: int) -> None:
+        _session(conn).oversized(size)
+
+    def binary(self, conn: WsConnection) -> None:
+        _session(conn).binary()
+
+    def closed(self, conn: WsConnection) -> None:
+        _session(conn).closed()
+
+    # --- housekeeping ---------------------------------------------------------------------------
+
+    async def _sweep(self) -> None:
+        settings = self.settings
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            now, wall = time.monotonic(), time.time()
+            for conn in list(self.ws.connections):
+                session = conn.session
+                if not isinstance(session, Session) or not conn.open:
+                    continue
+                if session.user is None and now - session.opened_at > settings.socket_auth_timeout_seconds:
+                    session.error(ErrorCode.AUTH_TIMEOUT, "No valid auth frame in time.")
+                    conn.close(CLOSE_TIMEOUT, "authentication timeout")
+                elif now - conn.last_received > settings.socket_idle_timeout_seconds:
+                    session.error(ErrorCode.IDLE_TIMEOUT, "Nothing heard for too long; ping more often.")
+                    conn.close(CLOSE_TIMEOUT, "idle")
+                elif session.user is not None and wall > session.expires_at + EXPIRY_GRACE_SECONDS:
+                    session.error(ErrorCode.TOKEN_EXPIRED, "The access token expired and was not renewed.")
+                    conn.close(CLOSE_UNAUTHENTICATED, "token expired")
+
+
+def _session(conn: WsConnection) -> Session:
+    session = conn.session
+    assert isinstance(session, Session)
+    return session
+
+
+def _raise_file_limit() -> None:
+    """Every connection is a file descriptor: take the soft limit up to the hard one."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError) as exc:
+        log.warning("could not raise the open-files limit: %r", exc)
+
+
+async def serve(host: str, port: int, settings: SocketSettings | None = None) -> None:
+    server = SocketServer(settings)
+    await server.start(host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+def main(host: str, port: int) -> None:
+    _raise_file_limit()
+    settings = SocketSettings()
+    if settings.socket_uvloop:
+        try:
+            import uvloop
+
+            uvloop.run(serve(host, port, settings))
+            return
+        except ImportError:
+            pass
+    asyncio.run(serve(host, port, settings))

@@ -1,0 +1,80 @@
+"""Real RS256 access tokens for tests and benchmarks of services that verify them: a signing key
+of their own, its JWKS for the service's verifier, and tokens shaped like the auth service's."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jose import jwk, jwt
+
+ISSUER = "http://auth.test"
+AUDIENCE = "parley"
+
+
+def _b64_uint(value: int) -> str:
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+class Signer:
+    def __init__(self, kid: str = "test-key", *, issuer: str = ISSUER, audience: str = AUDIENCE) -> None:
+        self.kid = kid
+        self.issuer = issuer
+        self.audience = audience
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        # Loaded once: jose would parse (and slowly check) the PEM again for every token.
+        self._key = jwk.construct(pem, algorithm="RS256")
+        numbers = key.public_key().public_numbers()
+        self._jwk = {
+            "kty": "RSA",
+            "use": "sig",
+            "alg": "RS256",
+            "kid": kid,
+            "n": _b64_uint(numbers.n),
+            "e": _b64_uint(numbers.e),
+        }
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [dict(self._jwk)]}
+
+    def token(
+        self,
+        user_id: uuid.UUID,
+        username: str = "user",
+        *,
+        ttl: int = 900,
+        extra: Mapping[str, Any] | None = None,
+    ) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": str(user_id),
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "jti": uuid.uuid4().hex,
+            "sid": str(uuid.uuid4()),
+            "preferred_username": username,
+            **(extra or {}),
+        }
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"})
+
+
+class StaticJwks:
+    """A JwksSource serving one signer's key set."""
+
+    def __init__(self, signer: Signer) -> None:
+        self.signer = signer
+
+    async def fetch(self) -> Mapping[str, Any]:
+        return self.signer.jwks()

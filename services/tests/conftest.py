@@ -1,0 +1,78 @@
+"""Fixtures shared by the service tests."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import psycopg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from parley.common.kafka import ensure_topics
+from parley.common.topics import Topics
+from parley.devstack import ports
+from parley.migrations import runner
+from parley.testing.plugin import unique
+
+
+@pytest.fixture(scope="session")
+def migrated_template(postgres_server: dict[str, str]) -> Iterator[str]:
+    """A database brought to the newest schema once per session; tests get copies of it."""
+    base = postgres_server["dsn"].rsplit("/", 1)[0]
+    name = unique("tmpl_")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        runner.upgrade(f"{base}/{name}")
+        yield name
+    finally:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def migrated_dsn(postgres_server: dict[str, str], migrated_template: str) -> Iterator[str]:
+    """A fresh database with the whole schema (a copy of the template: much faster than migrating)."""
+    base = postgres_server["dsn"].rsplit("/", 1)[0]
+    name = unique("t_")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def running_kafka() -> str:
+    """The dev stack's Kafka (`parley dev up kafka`); waits a minute for it (the dev stack is
+    shared, someone may be restarting it). A stand-in for the main branch's `kafka_bootstrap`
+    fixture, which also starts it."""
+    address = f"{ports.HOST}:{ports.KAFKA}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection((ports.HOST, ports.KAFKA), timeout=2).close()
+            return address
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"Kafka is not listening on {address}: start it with `parley dev up kafka` ({exc})"
+                )
+            time.sleep(1)
+
+
+@pytest.fixture(scope="session")
+async def session_topics(running_kafka: str) -> AsyncIterator[Topics]:
+    """The platform's topics under a prefix of this session's own, deleted afterwards."""
+    topics = Topics(unique("t-api-"))
+    await ensure_topics(running_kafka, topics.all(), partitions=1)
+    yield topics
+    admin = AIOKafkaAdminClient(bootstrap_servers=running_kafka)
+    await admin.start()
+    try:
+        await admin.delete_topics(topics.all())
+    finally:
+        await admin.close()
