@@ -17,7 +17,13 @@ async def _create_topic(bootstrap: str, topic: str, partitions: int = PARTITIONS
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-        described = await admin.describe_topics([topic])
+        # The broker answers CreateTopics before its metadata cache has the topic: until then a
+        # describe says UNKNOWN_TOPIC_OR_PARTITION (seen on a busy machine).
+        for _ in range(100):
+            described = await admin.describe_topics([topic])
+            if described[0]["error_code"] == 0:
+                break
+            await asyncio.sleep(0.1)
     finally:
         await admin.close()
     assert described[0]["error_code"] == 0
