@@ -19,11 +19,14 @@ from collections import deque
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 
 log = logging.getLogger(__name__)
 
 # Called once per command: None when Kafka acked it, else why not.
 Answer = Callable[[str | None], None]
+
+PARTITIONS_REFRESH_SECONDS = 30.0
 
 NOT_CONNECTED = "not_connected"
 TIMED_OUT = "timed_out"
@@ -57,6 +60,26 @@ class _Pending:
             self.finish(None)
 
 
+class CachingPartitioner:
+    """Kafka's default partitioning (murmur2 of the key, as the Java client does), remembered per
+    key: the same chats are written to again and again, and aiokafka's murmur2 is pure Python."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._cache: dict[tuple[bytes, int], int] = {}
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return all_partitions[0]
+        count = len(all_partitions)
+        index = self._cache.get((key, count))
+        if index is None:
+            if len(self._cache) >= self.size:
+                self._cache.clear()
+            index = self._cache[(key, count)] = (murmur2(key) & 0x7FFFFFFF) % count
+        return all_partitions[index]
+
+
 class CommandProducer:
     def __init__(
         self,
@@ -73,6 +96,8 @@ class CommandProducer:
         self.send_timeout = send_timeout
         self.retry_seconds = retry_seconds
         self._producer: AIOKafkaProducer | None = None
+        self._partitions: list[int] = []
+        self._partitioner = CachingPartitioner()
         self._queue: deque[_Pending] = deque()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -127,21 +152,28 @@ class CommandProducer:
 
     async def _connect(self) -> None:
         """Start the producer, retrying while Kafka is away; the socket serves meanwhile (reads,
-        typing, delivery) and answers commands with a retryable error."""
+        typing, delivery) and answers commands with a retryable error. Then keep the topic's
+        partition list current."""
         while self._producer is None:
             producer = self._new_producer()
             try:
                 await asyncio.wait_for(producer.start(), timeout=max(self.send_timeout, 5.0))
                 # Metadata of our topic now, so the first command does not wait for it.
-                await asyncio.wait_for(producer.partitions_for(self.topic), timeout=5.0)
+                partitions = await asyncio.wait_for(producer.partitions_for(self.topic), timeout=5.0)
             except Exception as exc:
                 log.warning("Kafka producer not ready, retrying in %.1f s: %r", self.retry_seconds, exc)
                 with contextlib.suppress(Exception):
                     await producer.stop()
                 await asyncio.sleep(self.retry_seconds)
                 continue
+            self._partitions = sorted(partitions)
             self._producer = producer
             log.info("Kafka producer connected to %s", self.bootstrap)
+        while True:
+            # A topic may grow; until then the partition count is what it was.
+            await asyncio.sleep(PARTITIONS_REFRESH_SECONDS)
+            with contextlib.suppress(Exception):
+                self._partitions = sorted(await producer.partitions_for(self.topic))
 
     async def _feed(self) -> None:
         while True:
@@ -155,8 +187,13 @@ class CommandProducer:
                 if producer is None:
                     pending.finish(NOT_CONNECTED)
                     continue
+                # The partition is chosen here (as Kafka's default partitioner would): aiokafka's
+                # own choice recomputes the topic's partition sets on every record.
+                partition = self._partitioner(pending.key, self._partitions, self._partitions)
                 try:
-                    future = await producer.send(self.topic, pending.value, key=pending.key)
+                    future = await producer.send(
+                        self.topic, pending.value, key=pending.key, partition=partition
+                    )
                 except Exception as exc:
                     log.warning("command not produced: %r", exc)
                     pending.finish(FAILED)

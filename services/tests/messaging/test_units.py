@@ -7,12 +7,14 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 from parley.common.chat.store import Rejected, Stored
 from parley.common.events import MessageCreated, MessageData
 from parley.consumer.publish import unique_events
 from parley.socket import protocol
+from parley.socket.commands import CachingPartitioner
 from parley.socket.protocol import FrameError, parse_client_frame
 from parley.socket.pubsub import _Incomplete, _parse
 from parley.socket.ratelimit import TokenBucket
@@ -151,3 +153,54 @@ def test_a_batch_publishes_each_stored_event_once_and_no_rejection_as_stored() -
         Rejected(send(chat, user), "not_a_member", "no"),
     ]
     assert unique_events(outcomes) == [event]
+
+
+@given(st.binary(min_size=1, max_size=64), st.integers(min_value=1, max_value=64))
+def test_the_caching_partitioner_partitions_like_kafkas_default(key: bytes, count: int) -> None:
+    partitions = list(range(count))
+    cached = CachingPartitioner(size=4)
+    assert cached(key, partitions, partitions) == DefaultPartitioner()(key, partitions, partitions)
+    assert cached(key, partitions, partitions) == DefaultPartitioner()(key, partitions, partitions)
+
+
+@given(st.text(max_size=50))
+def test_the_fast_multiline_check_refuses_exactly_what_the_slow_one_does(text: str) -> None:
+    from parley.common.text import _refuse, multiline
+
+    try:
+        _refuse(text, frozenset({"Cc", "Cs"}), allowed="\n\t")
+        slow_ok = True
+    except ValueError:
+        slow_ok = False
+    try:
+        multiline(text)
+        fast_ok = True
+    except ValueError:
+        fast_ok = False
+    assert fast_ok == slow_ok
+
+
+def test_the_fast_multiline_check_at_the_edges_of_the_ranges() -> None:
+    from parley.common.text import _refuse, multiline
+
+    edges = [
+        *map(chr, range(0x00, 0x21)),
+        *map(chr, range(0x7E, 0xA1)),
+        "\ud7ff",
+        "\ud800",
+        "\udfff",
+        "\ue000",
+    ]
+    for char in edges:
+        text = f"a{char}b"
+        try:
+            _refuse(text, frozenset({"Cc", "Cs"}), allowed="\n\t")
+            expected = True
+        except ValueError:
+            expected = False
+        try:
+            multiline(text)
+            got = True
+        except ValueError:
+            got = False
+        assert got == expected, hex(ord(char))
