@@ -19,7 +19,8 @@ from collections import deque
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
+
+from parley.common.kafka import CachingPartitioner
 
 log = logging.getLogger(__name__)
 
@@ -58,26 +59,6 @@ class _Pending:
             self.finish(FAILED)
         else:
             self.finish(None)
-
-
-class CachingPartitioner:
-    """Kafka's default partitioning (murmur2 of the key, as the Java client does), remembered per
-    key: the same chats are written to again and again, and aiokafka's murmur2 is pure Python."""
-
-    def __init__(self, size: int = 100_000) -> None:
-        self.size = size
-        self._cache: dict[tuple[bytes, int], int] = {}
-
-    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
-        if key is None:
-            return all_partitions[0]
-        count = len(all_partitions)
-        index = self._cache.get((key, count))
-        if index is None:
-            if len(self._cache) >= self.size:
-                self._cache.clear()
-            index = self._cache[(key, count)] = (murmur2(key) & 0x7FFFFFFF) % count
-        return all_partitions[index]
 
 
 class CommandProducer:

@@ -283,6 +283,9 @@ class Session:
         self.cursors = {p.chat_id: p.last_seq for p in positions if p.chat_id in user.chats}
         self.state = OPEN
         user.connections.add(self)
+        for chat_id in user.chats - self.cursors.keys():
+            # Joined while we read (the event came first): follow from the change log's end.
+            self.follow(chat_id, None)
         settings = self.server.settings
         self.send(
             protocol.hello_frame(

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from parley.common.chat.store import Rejected, Stored
 from parley.common.events import MessageCreated, MessageData
+from parley.common.kafka import CachingPartitioner
 from parley.consumer.publish import unique_events
 from parley.socket import protocol
-from parley.socket.commands import CachingPartitioner
 from parley.socket.protocol import FrameError, parse_client_frame
 from parley.socket.pubsub import _Incomplete, _parse
 from parley.socket.ratelimit import TokenBucket
