@@ -220,6 +220,8 @@ def _raise_file_limit() -> None:
 
 
 async def serve(host: str, port: int, settings: SocketSettings | None = None) -> None:
+    # Presence plugs in here: a reporter from parley.common (services do not import each other)
+    # implementing observer.ConnectionObserver, passed as `observer=`.
     server = SocketServer(settings)
     await server.start(host, port)
     stop = asyncio.Event()
