@@ -13,10 +13,31 @@ from collections.abc import Iterable, Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 
 log = logging.getLogger(__name__)
 
 Record = tuple[str, bytes, bytes]  # topic, key, value
+
+
+class CachingPartitioner:
+    """Kafka's default partitioning (murmur2 of the key, as the Java client does), remembered per
+    key: the same chats are written to again and again, and aiokafka's murmur2 is pure Python."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._cache: dict[tuple[bytes, int], int] = {}
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return all_partitions[0]
+        count = len(all_partitions)
+        index = self._cache.get((key, count))
+        if index is None:
+            if len(self._cache) >= self.size:
+                self._cache.clear()
+            index = self._cache[(key, count)] = (murmur2(key) & 0x7FFFFFFF) % count
+        return all_partitions[index]
 
 
 class KafkaProducer:
@@ -42,6 +63,7 @@ class KafkaProducer:
                 enable_idempotence=True,
                 linger_ms=2,
                 request_timeout_ms=self.request_timeout_ms,
+                partitioner=CachingPartitioner(),
             )
             try:
                 await producer.start()

@@ -152,6 +152,8 @@ class CommandWorker:
             group_instance_id=s.consumer_instance_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            # One byte is enough: a fetch returns as soon as a command arrives (see the settings).
+            fetch_min_bytes=1,
             fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
             max_poll_records=s.consumer_max_batch,
             session_timeout_ms=s.consumer_session_timeout_ms,

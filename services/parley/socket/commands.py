@@ -20,10 +20,14 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
 
+from parley.common.kafka import CachingPartitioner
+
 log = logging.getLogger(__name__)
 
 # Called once per command: None when Kafka acked it, else why not.
 Answer = Callable[[str | None], None]
+
+PARTITIONS_REFRESH_SECONDS = 30.0
 
 NOT_CONNECTED = "not_connected"
 TIMED_OUT = "timed_out"
@@ -73,6 +77,8 @@ class CommandProducer:
         self.send_timeout = send_timeout
         self.retry_seconds = retry_seconds
         self._producer: AIOKafkaProducer | None = None
+        self._partitions: list[int] = []
+        self._partitioner = CachingPartitioner()
         self._queue: deque[_Pending] = deque()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -127,21 +133,28 @@ class CommandProducer:
 
     async def _connect(self) -> None:
         """Start the producer, retrying while Kafka is away; the socket serves meanwhile (reads,
-        typing, delivery) and answers commands with a retryable error."""
+        typing, delivery) and answers commands with a retryable error. Then keep the topic's
+        partition list current."""
         while self._producer is None:
             producer = self._new_producer()
             try:
                 await asyncio.wait_for(producer.start(), timeout=max(self.send_timeout, 5.0))
                 # Metadata of our topic now, so the first command does not wait for it.
-                await asyncio.wait_for(producer.partitions_for(self.topic), timeout=5.0)
+                partitions = await asyncio.wait_for(producer.partitions_for(self.topic), timeout=5.0)
             except Exception as exc:
                 log.warning("Kafka producer not ready, retrying in %.1f s: %r", self.retry_seconds, exc)
                 with contextlib.suppress(Exception):
                     await producer.stop()
                 await asyncio.sleep(self.retry_seconds)
                 continue
+            self._partitions = sorted(partitions)
             self._producer = producer
             log.info("Kafka producer connected to %s", self.bootstrap)
+        while True:
+            # A topic may grow; until then the partition count is what it was.
+            await asyncio.sleep(PARTITIONS_REFRESH_SECONDS)
+            with contextlib.suppress(Exception):
+                self._partitions = sorted(await producer.partitions_for(self.topic))
 
     async def _feed(self) -> None:
         while True:
@@ -155,8 +168,13 @@ class CommandProducer:
                 if producer is None:
                     pending.finish(NOT_CONNECTED)
                     continue
+                # The partition is chosen here (as Kafka's default partitioner would): aiokafka's
+                # own choice recomputes the topic's partition sets on every record.
+                partition = self._partitioner(pending.key, self._partitions, self._partitions)
                 try:
-                    future = await producer.send(self.topic, pending.value, key=pending.key)
+                    future = await producer.send(
+                        self.topic, pending.value, key=pending.key, partition=partition
+                    )
                 except Exception as exc:
                     log.warning("command not produced: %r", exc)
                     pending.finish(FAILED)

@@ -293,6 +293,9 @@ class Session:
         self.cursors = {p.chat_id: p.last_seq for p in positions if p.chat_id in user.chats}
         self.state = OPEN
         user.connections.add(self)
+        for chat_id in user.chats - self.cursors.keys():
+            # Joined while we read (the event came first): follow from the change log's end.
+            self.follow(chat_id, None)
         settings = self.server.settings
         self.send(
             protocol.hello_frame(
@@ -373,11 +376,12 @@ class Session:
                         cursor = self.cursors.get(chat_id)
                         if cursor is None or seq != cursor + 1:
                             break
-                        if not self.conn.write(text_frame(protocol.event_frame(payload))):
+                        if not self.conn.write_now(text_frame(protocol.event_frame(payload))):
                             return
                         self.cursors[chat_id] = seq
+                        if self.conn.writing_paused:
+                            await self.conn.drain()  # as fast as the client reads, no faster
                     self.server.metrics.replayed.inc(len(rows))
-                    await self.conn.drain()
                     if len(rows) < page and chat_id not in self.dirty:
                         break
                 self.behind.discard(chat_id)

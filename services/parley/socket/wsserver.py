@@ -106,6 +106,7 @@ class WsConnection(asyncio.Protocol):
         "_drained",
         "_fragments",
         "_fragments_size",
+        "_pending",
         "_skipping",
         "_told_too_big",
         "app",
@@ -128,6 +129,7 @@ class WsConnection(asyncio.Protocol):
         self._skipping = False  # the rest of an oversized fragmented message
         self._told_too_big = False
         self._drained: asyncio.Future[None] | None = None
+        self._pending: list[bytes] | None = None  # frames to write at the end of this loop turn
         self._close_timer: asyncio.TimerHandle | None = None
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
@@ -181,16 +183,42 @@ class WsConnection(asyncio.Protocol):
         return self.ws.state is State.OPEN
 
     def write(self, frame: bytes) -> bool:
-        """Send a frame made by `text_frame`. A client that lets too much pile up is closed (it
-        will reconnect and catch up); returns whether the frame was written."""
-        transport = self.transport
-        if transport is None or self.ws.state is not State.OPEN:
+        """Queue a frame made by `text_frame`; returns whether the connection takes frames.
+
+        Frames are written at the end of the event loop's turn, all of one connection's in one
+        write: on loopback every write is a system call that also runs the receiving side's TCP
+        work, and under load one Redis read brings many frames for the same connection."""
+        if self.transport is None or self.ws.state is not State.OPEN:
             return False
-        transport.write(frame)
+        pending = self._pending
+        if pending is None:
+            self._pending = [frame]
+            self.server.mark_dirty(self)
+        else:
+            pending.append(frame)
+        return True
+
+    def write_now(self, frame: bytes) -> bool:
+        """Write at once (after anything queued), for a writer that watches `writing_paused`."""
+        if not self.write(frame):
+            return False
+        self.write_pending()
+        return True
+
+    @property
+    def writing_paused(self) -> bool:
+        return self._drained is not None and not self._drained.done()
+
+    def write_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        transport = self.transport
+        if not pending or transport is None or transport.is_closing():
+            return
+        transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
         if transport.get_write_buffer_size() > self.server.max_buffered_bytes:
+            # A client that does not read: it will reconnect and catch up from its last seqs.
             transport.write(text_frame(self.server.too_slow_payload))
             self.close(self.server.too_slow_code, "too slow")
-        return True
 
     def send(self, payload: bytes) -> bool:
         return self.write(text_frame(payload))
@@ -216,6 +244,8 @@ class WsConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
+        if self._pending:
+            self.write_pending()  # queued frames go before whatever the protocol adds (a close)
         for data in self.ws.data_to_send():
             if data:
                 transport.write(data)
@@ -322,6 +352,17 @@ class WsServer:
         self.max_buffered_bytes = max_buffered_bytes
         self.connections: set[WsConnection] = set()
         self._server: asyncio.Server | None = None
+        self._dirty: list[WsConnection] = []
+
+    def mark_dirty(self, conn: WsConnection) -> None:
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._write_dirty)
+        self._dirty.append(conn)
+
+    def _write_dirty(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for conn in dirty:
+            conn.write_pending()
 
     async def listen(self, host: str, port: int, *, backlog: int = 4096) -> int:
         """Start accepting; returns the port (useful with port 0)."""

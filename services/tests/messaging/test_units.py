@@ -7,10 +7,12 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 from parley.common.chat.store import Rejected, Stored
 from parley.common.events import MessageCreated, MessageData
+from parley.common.kafka import CachingPartitioner
 from parley.consumer.publish import unique_events
 from parley.socket import protocol
 from parley.socket.protocol import FrameError, parse_client_frame
@@ -166,3 +168,54 @@ def test_presence_frames_parse_and_build() -> None:
             {"user_id": str(user), "status": "online", "last_seen": "2030-01-01T00:00:00Z", "version": 3}
         ],
     }
+
+
+@given(st.binary(min_size=1, max_size=64), st.integers(min_value=1, max_value=64))
+def test_the_caching_partitioner_partitions_like_kafkas_default(key: bytes, count: int) -> None:
+    partitions = list(range(count))
+    cached = CachingPartitioner(size=4)
+    assert cached(key, partitions, partitions) == DefaultPartitioner()(key, partitions, partitions)
+    assert cached(key, partitions, partitions) == DefaultPartitioner()(key, partitions, partitions)
+
+
+@given(st.text(max_size=50))
+def test_the_fast_multiline_check_refuses_exactly_what_the_slow_one_does(text: str) -> None:
+    from parley.common.text import _refuse, multiline
+
+    try:
+        _refuse(text, frozenset({"Cc", "Cs"}), allowed="\n\t")
+        slow_ok = True
+    except ValueError:
+        slow_ok = False
+    try:
+        multiline(text)
+        fast_ok = True
+    except ValueError:
+        fast_ok = False
+    assert fast_ok == slow_ok
+
+
+def test_the_fast_multiline_check_at_the_edges_of_the_ranges() -> None:
+    from parley.common.text import _refuse, multiline
+
+    edges = [
+        *map(chr, range(0x00, 0x21)),
+        *map(chr, range(0x7E, 0xA1)),
+        "\ud7ff",
+        "\ud800",
+        "\udfff",
+        "\ue000",
+    ]
+    for char in edges:
+        text = f"a{char}b"
+        try:
+            _refuse(text, frozenset({"Cc", "Cs"}), allowed="\n\t")
+            expected = True
+        except ValueError:
+            expected = False
+        try:
+            multiline(text)
+            got = True
+        except ValueError:
+            got = False
+        assert got == expected, hex(ord(char))
