@@ -10,7 +10,8 @@ partition's records in their order, and a chat lives on one partition):
 3. publish the stored events (Redis for live delivery, the events topic for search and
    notification), including those of recognised replays, whose first publish may never have
    happened; rejections go to their sender's channel;
-4. commit the Kafka offsets.
+4. commit the Kafka offsets (in the background: the next batch is published meanwhile; offsets
+   are cumulative, so a commit in flight only makes the newest ones wait for the next).
 
 Steps 1-2 of a batch run while steps 3-4 of the previous one do (two stages, each in order).
 
@@ -141,6 +142,8 @@ class CommandWorker:
         self.publisher = publisher
         self.topic = topic
         self.status = WorkerStatus()
+        self._unsent_offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        self._committer: asyncio.Task[None] | None = None
 
     def _consumer(self) -> AIOKafkaConsumer:
         s = self.settings
@@ -192,6 +195,7 @@ class CommandWorker:
         takes its batches in order (a chat's events leave in seq order), and the second one commits
         the offsets only after publishing."""
         handoff: asyncio.Queue[_StoredBatch] = asyncio.Queue(maxsize=1)
+        self._unsent_offsets, self._committer = {}, None  # a new consumer: nothing of the old one
         finisher = asyncio.create_task(self._finish(consumer, handoff), name="publish-and-commit")
         try:
             while True:
@@ -207,6 +211,7 @@ class CommandWorker:
             finisher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await finisher
+            await self._last_commit()
 
     async def _store_batch(
         self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
@@ -227,9 +232,32 @@ class CommandWorker:
             started = time.time()
             outcomes = batch.outcomes
             await self._retrying("publish", lambda: self.publisher.publish(outcomes))  # noqa: B023
-            published = time.time()
+            self.status.timings["publish"].add((time.time() - started) * 1000)
+            self._commit_soon(consumer, batch.offsets)
+            self._count(batch)
+
+    def _commit_soon(
+        self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, OffsetAndMetadata]
+    ) -> None:
+        """Commit in the background, so the next batch's publish does not wait for it; offsets are
+        cumulative, so while one commit is in flight the newest ones of each partition wait for
+        the next. Still only ever after the publish of what they cover."""
+        self._unsent_offsets.update(offsets)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_unsent(consumer), name="commit-offsets")
+
+    async def _last_commit(self) -> None:
+        """What was published gets its offsets committed before the consumer goes."""
+        if self._committer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._committer), 5)
+
+    async def _commit_unsent(self, consumer: AIOKafkaConsumer) -> None:
+        while self._unsent_offsets:
+            offsets, self._unsent_offsets = self._unsent_offsets, {}
+            started = time.time()
             try:
-                await consumer.commit(batch.offsets)
+                await consumer.commit(offsets)
             except (CommitFailedError, IllegalStateError) as exc:
                 # The partitions moved to another member, which replays from the last commit: the
                 # database turns that into re-emits.
@@ -237,9 +265,7 @@ class CommandWorker:
             except KafkaError as exc:
                 # The next batch's commit covers these offsets too; a crash before it replays.
                 log.warning("offsets not committed this time: %r", exc)
-            self.status.timings["publish"].add((published - started) * 1000)
-            self.status.timings["commit"].add((time.time() - published) * 1000)
-            self._count(batch)
+            self.status.timings["commit"].add((time.time() - started) * 1000)
 
     def _count(self, batch: _StoredBatch) -> None:
         status, outcomes = self.status, batch.outcomes
