@@ -19,7 +19,9 @@ class TokenBucket:
         now = time.monotonic() if now is None else now
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+        # (The tolerance: clock readings far from zero lose digits, and who waited exactly the
+        # time they were told must not be refused by a rounding error.)
+        if self.tokens >= 1.0 - 1e-6:
+            self.tokens = max(0.0, self.tokens - 1.0)
             return 0.0
         return (1.0 - self.tokens) / self.rate
