@@ -140,11 +140,11 @@ async def test_a_socket_killed_without_a_word_turns_its_users_offline_within_the
 
     right.kill(signal.SIGKILL)
     killed = time.monotonic()
-    # lifetime = max(TTL, 2 heartbeats) after the last beat, plus a sweep; a second of slack for
+    # lifetime = max(TTL, 2 heartbeats) after the last beat, plus a sweep; two seconds of slack for
     # the loaded machine's scheduling and Kafka's round trips.
-    await watcher.expect_presence(bob.id, "offline", within=TTL + SWEEP + 3)
+    await watcher.expect_presence(bob.id, "offline", within=TTL + SWEEP + 5)
     took = time.monotonic() - killed
-    assert took <= TTL + SWEEP + 1.0, f"offline only after {took:.2f} s"
+    assert took <= TTL + SWEEP + 2.0, f"offline only after {took:.2f} s"
     assert await _rest_status(presence, ada, bob) == "offline"
 
 
