@@ -90,7 +90,7 @@ class Hub:
         self.feeds: dict[uuid.UUID, ChatFeed] = {}
         self.subscriber = Subscriber(redis_url, self.on_message, on_resubscribed=self.catch_up_everyone)
         self.redis: Redis = aioredis.from_url(redis_url)
-        self.presence = PresenceWatch(self.subscriber, self.redis, PresenceKeys(redis_prefix))
+        self.presence = PresenceWatch(self.subscriber, self.redis, PresenceKeys(redis_prefix), self.spawn)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -99,7 +99,6 @@ class Hub:
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        self.presence.stop()
         await self.subscriber.stop()
         await self.redis.aclose()
 

@@ -10,10 +10,9 @@ may race a change on the channel).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from parley.common.presence import PresenceKeys, UserPresence, read_presence
@@ -28,18 +27,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+Spawn = Callable[[Coroutine[Any, Any, None], str], None]
+
+
 class PresenceWatch:
-    def __init__(self, subscriber: Subscriber, redis: Redis, keys: PresenceKeys) -> None:
+    def __init__(self, subscriber: Subscriber, redis: Redis, keys: PresenceKeys, spawn: Spawn) -> None:
         self.subscriber = subscriber
         self.redis = redis
         self.keys = keys
+        self.spawn = spawn  # the hub's: its tasks end with it
         self.watchers: dict[uuid.UUID, set[Session]] = {}
         self.latest: dict[uuid.UUID, PresenceEntry] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
 
     # --- connections --------------------------------------------------------------------------
 
@@ -59,7 +57,7 @@ class PresenceWatch:
             sessions.add(session)
         # Subscribing is counted now, confirmed later: a second watch frame meanwhile is consistent.
         confirmed = self.subscriber.subscribe(new_channels)
-        self._spawn(self._snapshot(session, wanted, confirmed), "presence-snapshot")
+        self.spawn(self._snapshot(session, wanted, confirmed), "presence-snapshot")
 
     def unwatch(self, session: Session) -> None:
         watching, session.watching = session.watching, None
@@ -101,28 +99,30 @@ class PresenceWatch:
 
     def _newest(self, entry: PresenceEntry) -> PresenceEntry:
         """The newer of `entry` and what was forwarded for the user so far (kept while watched)."""
-        user_id = entry[0]
-        known = self.latest.get(user_id)
-        if known is not None and known[3] >= entry[3]:
+        known = self.latest.get(entry.user_id)
+        if known is not None and known.version >= entry.version:
             return known
-        if user_id in self.watchers:
-            self.latest[user_id] = entry
+        if entry.user_id in self.watchers:
+            self.latest[entry.user_id] = entry
         return entry
 
     # --- from Redis -----------------------------------------------------------------------------
 
     def changed(self, event: Mapping[str, Any]) -> None:
         """A `presence.changed` from a user's channel: to every connection here watching them."""
-        user_id = uuid.UUID(event["user_id"])
-        self._forward((user_id, str(event["status"]), event.get("last_seen"), int(event["version"])))
+        self._forward(
+            PresenceEntry(
+                uuid.UUID(event["user_id"]),
+                str(event["status"]),
+                event.get("last_seen"),
+                int(event["version"]),
+            )
+        )
 
     def _forward(self, entry: PresenceEntry) -> None:
-        user_id = entry[0]
-        sessions = self.watchers.get(user_id)
-        known = self.latest.get(user_id)
-        if not sessions or (known is not None and known[3] >= entry[3]):
-            return  # nobody here watches, or older than what was already forwarded
-        self.latest[user_id] = entry
+        sessions = self.watchers.get(entry.user_id)
+        if not sessions or self._newest(entry) is not entry:
+            return  # nobody here watches, or not newer than what was already forwarded
         frame = text_frame(presence_frame([entry]))
         for session in sessions:
             session.push(frame)
@@ -131,7 +131,7 @@ class PresenceWatch:
         """After the Redis subscriber reconnected: changes published meanwhile were lost to pub/sub,
         so the state of every watched user is read again and what moved is forwarded."""
         if self.watchers:
-            self._spawn(self._refresh(), "presence-refresh")
+            self.spawn(self._refresh(), "presence-refresh")
 
     async def _refresh(self) -> None:
         user_ids = list(self.watchers)
@@ -143,13 +143,8 @@ class PresenceWatch:
         for state in states:
             self._forward(_entry(state))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
 
 def _entry(state: UserPresence) -> PresenceEntry:
-    # The same text as a PresenceChanged on the channel carries (pydantic writes UTC as "Z").
-    last_seen = state.last_seen.isoformat().replace("+00:00", "Z") if state.last_seen else None
-    return state.user_id, state.status, last_seen, state.version
+    # Serialised by pydantic, as the PresenceChanged messages on the channels are: the same text.
+    fields = state.model_dump(mode="json")
+    return PresenceEntry(state.user_id, state.status, fields["last_seen"], state.version)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -29,7 +29,11 @@ REF_MAX = 64
 MAX_WATCHED_USERS = 300  # 300 ids are ~12 KB, within the default 16 KiB frame limit
 
 
-PresenceEntry = tuple[uuid.UUID, str, str | None, int]
+class PresenceEntry(NamedTuple):
+    user_id: uuid.UUID
+    status: str
+    last_seen: str | None  # ISO 8601, as the presence service's events carry it
+    version: int
 
 
 class ErrorCode:
@@ -254,7 +258,6 @@ def synced_frame(chats: dict[uuid.UUID, int]) -> bytes:
 
 
 def presence_frame(users: Iterable[PresenceEntry]) -> bytes:
-    """`users`: (user id, status, last seen in ISO 8601 or None, version)."""
     return _dump(
         {
             "type": "presence",

@@ -86,7 +86,18 @@ class SocketServer:
     ) -> None:
         self.settings = settings or SocketSettings()
         self.jwks = jwks
-        self._given_observer = observer
+        # Presence learns of connections from their events and of this process from its heartbeats;
+        # a producer of its own, so a burst of commands never waits behind them or the other way.
+        # (Neither connects before start().)
+        self.presence_producer = KafkaProducer(
+            self.settings.kafka_bootstrap, client_id=f"parley-{self.settings.service_name}-presence"
+        )
+        self.reporter = ConnectionReporter(
+            self.presence_producer,
+            Topics(self.settings.kafka_topic_prefix),
+            heartbeat_seconds=self.settings.socket_presence_heartbeat_seconds,
+        )
+        self.observer: ConnectionObserver = observer or self.reporter
         self.metrics = SocketMetrics()
         self._tasks: set[asyncio.Task[None]] = set()
         self._too_big = error_frame(ErrorCode.FRAME_TOO_LARGE, "The frame is far too large; closing.")
@@ -113,17 +124,6 @@ class SocketServer:
             send_timeout=settings.socket_send_timeout_seconds,
         )
         self.producer.start()
-        # Presence learns of connections from their events and of this process from its heartbeats;
-        # a producer of its own, so a burst of commands never waits behind them or the other way.
-        self.presence_producer = KafkaProducer(
-            settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}-presence"
-        )
-        self.reporter = ConnectionReporter(
-            self.presence_producer,
-            Topics(settings.kafka_topic_prefix),
-            heartbeat_seconds=settings.socket_presence_heartbeat_seconds,
-        )
-        self.observer: ConnectionObserver = self._given_observer or self.reporter
         self.reporter.start()
         self.ws = WsServer(
             self,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,11 +49,17 @@ async def watch(redis_url: str, redis_prefix: str) -> AsyncIterator[tuple[Presen
     def on_message(channel: bytes, data: bytes) -> None:
         presence.changed(json.loads(data))
 
+    tasks: list[asyncio.Task[None]] = []
+
+    def spawn(coro: Coroutine[Any, Any, None], name: str) -> None:
+        tasks.append(asyncio.create_task(coro, name=name))
+
     subscriber = Subscriber(redis_url, on_message)
     await subscriber.start()
-    presence = PresenceWatch(subscriber, redis, PresenceKeys(redis_prefix))
+    presence = PresenceWatch(subscriber, redis, PresenceKeys(redis_prefix), spawn)
     yield presence, redis
-    presence.stop()
+    for task in tasks:
+        task.cancel()
     await subscriber.stop()
     await redis.aclose()
 

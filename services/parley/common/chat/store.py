@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -263,17 +264,30 @@ def _decide(batch: _Batch, command: ChatCommand, now: datetime) -> Outcome:
     return _accept(batch, command, now)
 
 
+class _Head(TypedDict):
+    """What every stored event carries about where, when and by whom (StoredEventBase)."""
+
+    chat_id: uuid.UUID
+    seq: int
+    actor_id: uuid.UUID
+    at: datetime
+    command_id: uuid.UUID
+
+
 def _accept(batch: _Batch, command: ChatCommand, now: datetime) -> Stored:
     chat_id = command.chat_id
     seq = batch.take_seq(chat_id)
     event: StoredEventType
+    head: _Head = {
+        "chat_id": chat_id,
+        "seq": seq,
+        "actor_id": command.user_id,
+        "at": now,
+        "command_id": command.command_id,
+    }
     if isinstance(command, SendMessage):
         event = MessageCreated(
-            chat_id=chat_id,
-            seq=seq,
-            actor_id=command.user_id,
-            at=now,
-            command_id=command.command_id,
+            **head,
             message=MessageData(
                 seq=seq,
                 sender_id=command.user_id,
@@ -287,11 +301,7 @@ def _accept(batch: _Batch, command: ChatCommand, now: datetime) -> Stored:
         batch.targets[(chat_id, seq)] = _MessageState(command.user_id, False, False, created_here=True)
     elif isinstance(command, EditMessage):
         event = MessageEdited(
-            chat_id=chat_id,
-            seq=seq,
-            actor_id=command.user_id,
-            at=now,
-            command_id=command.command_id,
+            **head,
             message_seq=command.message_seq,
             body=command.body,
         )
@@ -299,11 +309,7 @@ def _accept(batch: _Batch, command: ChatCommand, now: datetime) -> Stored:
         target.body, target.edited = command.body, True
     elif isinstance(command, DeleteMessage):
         event = MessageDeleted(
-            chat_id=chat_id,
-            seq=seq,
-            actor_id=command.user_id,
-            at=now,
-            command_id=command.command_id,
+            **head,
             message_seq=command.message_seq,
         )
         target = batch.targets[(chat_id, command.message_seq)]
@@ -315,11 +321,7 @@ def _accept(batch: _Batch, command: ChatCommand, now: datetime) -> Stored:
         key = (chat_id, command.message_seq, command.emoji, command.user_id)
         kind = ReactionAdded if command.action == "add" else ReactionRemoved
         event = kind(
-            chat_id=chat_id,
-            seq=seq,
-            actor_id=command.user_id,
-            at=now,
-            command_id=command.command_id,
+            **head,
             message_seq=command.message_seq,
             emoji=command.emoji,
             user_id=command.user_id,
