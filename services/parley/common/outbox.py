@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -23,9 +22,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import Field, SQLModel
 
+from parley.common.backoff import Backoff
 from parley.common.events import StoredEventType, parse_stored_event
-
-log = logging.getLogger(__name__)
 
 # Any constant no other advisory lock of the platform uses; "outbox" in ASCII.
 DRAIN_LOCK = 0x6F7574626F78
@@ -77,12 +75,15 @@ class OutboxDrainer:
         self.publish = publish
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
-        self.min_backoff = min_backoff
-        self.max_backoff = max_backoff
-        self.failures = 0  # consecutive failed attempts, for health and tests
+        self.backoff = Backoff("outbox: publishing", minimum=min_backoff, maximum=max_backoff)
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def failures(self) -> int:
+        """Consecutive failed attempts, for health and tests."""
+        return self.backoff.failures
 
     def wake(self) -> None:
         """Something was committed to the outbox: drain now rather than at the next poll."""
@@ -103,26 +104,15 @@ class OutboxDrainer:
             self._task = None
 
     async def run(self) -> None:
-        backoff = self.min_backoff
         while not self._stopping:
             try:
                 await self.drain()
             except Exception as exc:
-                self.failures += 1
-                log.warning(
-                    "outbox: publishing failed %d time(s) in a row, next try in %.1f s: %r",
-                    self.failures,
-                    backoff,
-                    exc,
-                )
+                delay = self.backoff.failed(exc)
                 if not self._stopping:
-                    await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+                    await asyncio.sleep(delay)
                 continue
-            if self.failures:
-                log.info("outbox: publishing again after %d failed attempt(s)", self.failures)
-            self.failures = 0
-            backoff = self.min_backoff
+            self.backoff.succeeded()
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
             # arrives just as the wake-up does.
             with contextlib.suppress(TimeoutError):

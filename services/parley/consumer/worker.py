@@ -41,6 +41,7 @@ from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from parley.common.backoff import Backoff
 from parley.common.chat.store import ChatCommand, Outcome, Stored, store_commands
 from parley.common.events import parse_command
 from parley.consumer.publish import BatchPublisher
@@ -168,21 +169,23 @@ class CommandWorker:
 
     async def run(self) -> None:
         """Consume until cancelled; Kafka being away is waited out."""
-        backoff = 0.2
+        backoff = Backoff(
+            "the Kafka consumer (restarting it)",
+            minimum=0.2,
+            maximum=self.settings.consumer_retry_max_seconds,
+        )
         while True:
             consumer = self._consumer()
             try:
                 await consumer.start()
                 self.status.running = True
-                backoff = 0.2
+                backoff.succeeded()
                 await self._loop(consumer)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self.status.last_error = repr(exc)
-                log.warning("consumer stopped (%r); restarting in %.1f s", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.settings.consumer_retry_max_seconds)
+                await asyncio.sleep(backoff.failed(exc))
             finally:
                 self.status.running = False
                 try:
@@ -282,25 +285,16 @@ class CommandWorker:
             return await store_commands(conn, commands)
 
     async def _retrying(self, step: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        backoff = 0.05
+        backoff = Backoff(step, minimum=0.05, maximum=self.settings.consumer_retry_max_seconds)
         while True:
             try:
                 result = await attempt()
             except Exception as exc:  # cancellation is not an Exception: it goes through
-                failure = exc
-            else:
-                if self.status.failures:
-                    log.info("%s works again after %d failed attempts", step, self.status.failures)
-                self.status.failures = 0
-                return result
-            self.status.failures += 1
-            self.status.last_error = f"{step}: {failure!r}"
-            log.warning(
-                "%s failed (%d in a row), retrying in %.2f s: %r",
-                step,
-                self.status.failures,
-                backoff,
-                failure,
-            )
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.settings.consumer_retry_max_seconds)
+                self.status.last_error = f"{step}: {exc!r}"
+                delay = backoff.failed(exc)
+                self.status.failures = backoff.failures
+                await asyncio.sleep(delay)
+                continue
+            backoff.succeeded()
+            self.status.failures = 0
+            return result

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
+from parley.common.backoff import Backoff
 from parley.common.events import parse_connection_event
-from parley.presence.backoff import Backoff
 from parley.presence.store import AnyConnectionEvent
 from parley.presence.worker import Worker
 

@@ -11,13 +11,13 @@ import contextlib
 import logging
 import uuid
 
+from parley.common.backoff import Backoff
 from parley.common.events import encode
 from parley.common.kafka import KafkaProducer, Record
 from parley.common.presence import PresenceKeys
 from parley.common.redis import Redis
 from parley.common.topics import user_key
 from parley.presence import lua
-from parley.presence.backoff import Backoff
 from parley.presence.store import Change
 from parley.presence.worker import Worker
 

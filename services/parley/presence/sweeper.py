@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from parley.presence.backoff import Backoff
+from parley.common.backoff import Backoff
 from parley.presence.worker import Worker
 
 
