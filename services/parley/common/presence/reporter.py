@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from parley.common.backoff import Backoff
 from parley.common.events import (
     Connected,
     ConnectionActive,
@@ -74,8 +75,9 @@ class ConnectionReporter:
         self.instance_id = instance_id or new_instance_id()
         self.heartbeat_seconds = heartbeat_seconds
         self.batch_size = batch_size
-        self.min_backoff = min_backoff
-        self.max_backoff = max_backoff
+        self.backoff = Backoff(
+            "presence: sending connection events", minimum=min_backoff, maximum=max_backoff
+        )
         self.clock = clock
         self._open: dict[str, uuid.UUID] = {}  # connection id -> user id
         self._pending: dict[str, ConnectionEventType] = {}  # connection id -> newest unsent event
@@ -87,8 +89,12 @@ class ConnectionReporter:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._closed = False
-        self.send_failures = 0  # consecutive failed sends of connection events
         self.heartbeat_failures = 0  # consecutive failed heartbeats
+
+    @property
+    def send_failures(self) -> int:
+        """Consecutive failed sends of connection events."""
+        return self.backoff.failures
 
     @property
     def connections(self) -> int:
@@ -222,7 +228,6 @@ class ConnectionReporter:
                 await asyncio.wait_for(self._stopping.wait(), wait)
 
     async def _sender(self) -> None:
-        backoff = self.min_backoff
         while not self._closed:
             await self._wake.wait()
             self._wake.clear()
@@ -235,21 +240,10 @@ class ConnectionReporter:
                     raise
                 except Exception as exc:
                     self._requeue(batch)
-                    self.send_failures += 1
-                    log.warning(
-                        "presence: sending %d connection event(s) failed %d time(s) in a row, "
-                        "next try in %.1f s: %r",
-                        len(batch),
-                        self.send_failures,
-                        backoff,
-                        exc,
-                    )
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self.max_backoff)
+                    await asyncio.sleep(self.backoff.failed(exc))
                     continue
                 self._acknowledged(batch)
-                self.send_failures = 0
-                backoff = self.min_backoff
+                self.backoff.succeeded()
             self._update_idle()
 
     def _take_batch(self) -> list[ConnectionEventType]:
