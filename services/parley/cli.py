@@ -36,8 +36,11 @@ def serve(
             err=True,
         )
         raise typer.Exit(code=2)
-    # The services' own loggers (parley.*) at INFO; uvicorn configures only its own.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from parley.common.settings import BaseServiceSettings
+
+    # The services' own loggers (parley.*) at PARLEY_LOG_LEVEL; uvicorn configures only its own.
+    level = BaseServiceSettings().log_level
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     module, target = SERVICES[service].split(":")
     if service in OWN_SERVER:
         getattr(importlib.import_module(module), target)(host=host, port=port)
