@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import threading
 import time
 import uuid
@@ -34,6 +33,7 @@ from parley.common.db import Database
 from parley.common.topics import Topics
 from parley.testing.plugin import unique
 from parley.testing.tokens import ISSUER, Signer, StaticJwks
+from parley.testing.waiting import free_port
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -54,13 +54,6 @@ class LiveApi:
     chat_ids: list[str]
     members: list[str]  # in the group and staying there
     victims: list[str]  # in the group, for the removals
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def _seed(dsn: str) -> tuple[list[uuid.UUID], uuid.UUID, uuid.UUID]:
@@ -105,7 +98,7 @@ def live_api(
         kafka_topic_prefix=session_topics.prefix,
         auth_issuer=ISSUER,
     )
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, jwks=StaticJwks(signer)), host="127.0.0.1", port=port, log_level="warning"

@@ -240,7 +240,9 @@ async def test_jwks_outage_keeps_cached_keys(
     await verifier.verify(signers["a"].sign())
     server.fail = True
     now[0] += 301
-    await verifier.verify(signers["a"].sign())  # stale but usable
+    principal = await verifier.verify(signers["a"].sign())  # stale but usable
+    assert str(principal.user_id) == SUB
+    assert server.requests >= 2  # it did try to refresh, and the endpoint failed
 
 
 async def test_no_keys_at_all(
