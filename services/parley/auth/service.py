@@ -21,7 +21,6 @@ from parley.auth.identity import (
     normalize_email,
     normalize_phone,
     normalize_username,
-    username_key,
 )
 from parley.auth.models import EMAIL_UNIQUE, USERNAME_UNIQUE, User, utcnow
 from parley.auth.passwords import PasswordHasher, Problem, check_policy
@@ -30,6 +29,7 @@ from parley.auth.sessions import Client, Issued, RefreshSessions
 from parley.auth.throttle import LoginThrottle
 from parley.auth.tokens import AccessTokenIssuer
 from parley.common.auth import Principal
+from parley.common.users.directory import username_key
 
 
 def login_key(login: str) -> tuple[str, str]:
