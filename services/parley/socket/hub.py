@@ -21,11 +21,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
-
 from parley.common.chat.channels import chat_channel, user_channel
 from parley.common.presence import PresenceKeys
-from parley.common.redis import Redis
+from parley.common.redis import Redis, create_redis
 from parley.socket.presence import PresenceWatch
 from parley.socket.protocol import error_frame, event_frame, read_frame, typing_frame
 from parley.socket.pubsub import Subscriber
@@ -89,7 +87,7 @@ class Hub:
         self.users: dict[uuid.UUID, UserState] = {}
         self.feeds: dict[uuid.UUID, ChatFeed] = {}
         self.subscriber = Subscriber(redis_url, self.on_message, on_resubscribed=self.catch_up_everyone)
-        self.redis: Redis = aioredis.from_url(redis_url)
+        self.redis: Redis = create_redis(redis_url)
         self.presence = PresenceWatch(self.subscriber, self.redis, PresenceKeys(redis_prefix), self.spawn)
         self._tasks: set[asyncio.Task[None]] = set()
 
