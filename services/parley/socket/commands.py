@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
 
+from parley.common.backoff import Backoff
 from parley.common.kafka import CachingPartitioner
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,9 @@ class CommandProducer:
         """Start the producer, retrying while Kafka is away; the socket serves meanwhile (reads,
         typing, delivery) and answers commands with a retryable error. Then keep the topic's
         partition list current."""
+        backoff = Backoff(
+            "Kafka producer start", minimum=self.retry_seconds, maximum=max(self.retry_seconds, 10.0)
+        )
         while self._producer is None:
             producer = self._new_producer()
             try:
@@ -142,11 +146,12 @@ class CommandProducer:
                 # Metadata of our topic now, so the first command does not wait for it.
                 partitions = await asyncio.wait_for(producer.partitions_for(self.topic), timeout=5.0)
             except Exception as exc:
-                log.warning("Kafka producer not ready, retrying in %.1f s: %r", self.retry_seconds, exc)
+                delay = backoff.failed(exc)
                 with contextlib.suppress(Exception):
                     await producer.stop()
-                await asyncio.sleep(self.retry_seconds)
+                await asyncio.sleep(delay)
                 continue
+            backoff.succeeded()
             self._partitions = sorted(partitions)
             self._producer = producer
             log.info("Kafka producer connected to %s", self.bootstrap)
