@@ -24,6 +24,7 @@ from sqlmodel import Field, SQLModel
 
 from parley.common.backoff import Backoff
 from parley.common.events import StoredEventType, parse_stored_event
+from parley.common.worker import Worker
 
 # Any constant no other advisory lock of the platform uses; "outbox" in ASCII.
 DRAIN_LOCK = 0x6F7574626F78
@@ -60,7 +61,9 @@ async def enqueue(conn: AsyncConnection, events: Sequence[StoredEventType]) -> N
         )
 
 
-class OutboxDrainer:
+class OutboxDrainer(Worker):
+    name = "outbox-drainer"
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -77,8 +80,7 @@ class OutboxDrainer:
         self.poll_seconds = poll_seconds
         self.backoff = Backoff("outbox: publishing", minimum=min_backoff, maximum=max_backoff)
         self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
+        super().__init__()
 
     @property
     def failures(self) -> int:
@@ -89,28 +91,16 @@ class OutboxDrainer:
         """Something was committed to the outbox: drain now rather than at the next poll."""
         self._wake.set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="outbox-drainer")
-
-    async def stop(self) -> None:
-        # A flag as well as the cancellation: a library awaited inside the loop may swallow a
-        # cancellation (seen with redis-py's pipeline), and the loop must end regardless.
-        self._stopping = True
+    async def stop(self, grace: float = 5.0) -> None:
         self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop(grace)
 
     async def run(self) -> None:
-        while not self._stopping:
+        while not self.stopping:
             try:
                 await self.drain()
             except Exception as exc:
-                delay = self.backoff.failed(exc)
-                if not self._stopping:
-                    await asyncio.sleep(delay)
+                await self.pause(self.backoff.failed(exc))
                 continue
             self.backoff.succeeded()
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
@@ -118,7 +108,7 @@ class OutboxDrainer:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_seconds):
                     await self._wake.wait()
-            if not self._stopping:
+            if not self.stopping:
                 self._wake.clear()
 
     async def drain(self) -> int:

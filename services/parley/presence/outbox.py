@@ -17,9 +17,9 @@ from parley.common.kafka import KafkaProducer, Record
 from parley.common.presence import PresenceKeys
 from parley.common.redis import Redis
 from parley.common.topics import user_key
+from parley.common.worker import Worker
 from parley.presence import lua
 from parley.presence.store import Change
-from parley.presence.worker import Worker
 
 log = logging.getLogger(__name__)
 

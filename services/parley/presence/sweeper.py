@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from parley.common.backoff import Backoff
-from parley.presence.worker import Worker
+from parley.common.worker import Worker
 
 
 class Sweeper(Worker):

@@ -18,10 +18,8 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaProducer
-
 from parley.common.backoff import Backoff
-from parley.common.kafka import CachingPartitioner
+from parley.common.kafka import CachingPartitioner, KafkaProducer
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +75,7 @@ class CommandProducer:
         self.client_id = client_id
         self.send_timeout = send_timeout
         self.retry_seconds = retry_seconds
-        self._producer: AIOKafkaProducer | None = None
+        self._producer: KafkaProducer | None = None
         self._partitions: list[int] = []
         self._partitioner = CachingPartitioner()
         self._queue: deque[_Pending] = deque()
@@ -117,18 +115,14 @@ class CommandProducer:
         self._queue.append(pending)
         self._wake.set()
 
-    def _new_producer(self) -> AIOKafkaProducer:
-        timeout_ms = max(1000, int(self.send_timeout * 1000))
-        return AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
+    def _new_producer(self) -> KafkaProducer:
+        return KafkaProducer(
+            self.bootstrap,
             client_id=self.client_id,
-            acks="all",
-            enable_idempotence=True,
             # No lingering: a chat message is latency-bound. Batches still form on their own
             # while a request is in flight.
             linger_ms=0,
-            request_timeout_ms=timeout_ms,
-            retry_backoff_ms=100,
+            request_timeout_ms=max(1000, int(self.send_timeout * 1000)),
             metadata_max_age_ms=60_000,
         )
 

@@ -1,4 +1,5 @@
-"""A background loop of the service's lifespan that stops when asked, surely.
+"""A background loop of a service's lifespan that stops when asked, surely: the one start/stop
+lifecycle of the services' loops (presence's consumer, sweeper and outbox, the api's outbox drainer).
 
 Cancelling alone is not enough: a client library that swallows a CancelledError (redis-py does,
 when the cancel lands while it is connecting) leaves the task running forever. So a stop also
@@ -32,7 +33,7 @@ class Worker(ABC):
 
     def start(self) -> None:
         self._stopping.clear()
-        self._task = asyncio.create_task(self.run(), name=f"presence-{self.name}")
+        self._task = asyncio.create_task(self.run(), name=self.name)
 
     async def stop(self, grace: float = 5.0) -> None:
         task, self._task = self._task, None
