@@ -10,8 +10,6 @@ replicas (a transaction-scoped advisory lock), so a chat's events leave in seq o
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -79,7 +77,6 @@ class OutboxDrainer(Worker):
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.backoff = Backoff("outbox: publishing", minimum=min_backoff, maximum=max_backoff)
-        self._wake = asyncio.Event()
         super().__init__()
 
     @property
@@ -87,29 +84,10 @@ class OutboxDrainer(Worker):
         """Consecutive failed attempts, for health and tests."""
         return self.backoff.failures
 
-    def wake(self) -> None:
-        """Something was committed to the outbox: drain now rather than at the next poll."""
-        self._wake.set()
-
-    async def stop(self, grace: float = 5.0) -> None:
-        self._wake.set()
-        await super().stop(grace)
-
     async def run(self) -> None:
-        while not self.stopping:
-            try:
-                await self.drain()
-            except Exception as exc:
-                await self.pause(self.backoff.failed(exc))
-                continue
-            self.backoff.succeeded()
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-            # arrives just as the wake-up does.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_seconds):
-                    await self._wake.wait()
-            if not self.stopping:
-                self._wake.clear()
+        # Woken (`wake`) when something was committed to the outbox: drained at once rather than
+        # at the next poll.
+        await self.repeat(self.drain, self.backoff, every=self.poll_seconds)
 
     async def drain(self) -> int:
         """Publish until the outbox is empty; returns how many were published. Raises when a
