@@ -338,7 +338,7 @@ async def measure(dsn: str, redis_url: str, requests: int) -> None:
 
 
 def explain(dsn: str, sample: tuple[str, str, int]) -> None:
-    from parley.api.chats import _FIRST_PAGE
+    from parley.api.chat_list import _FIRST_PAGE
     from parley.api.history import _BEFORE
 
     chat, user, last = sample

@@ -61,12 +61,19 @@ def timing(args: argparse.Namespace) -> handlers.Timing:
     )
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(verbose: bool) -> None:
+    """kopf's formatter: a line about a platform (a retry, a failed handler) starts with
+    `[namespace/name]`."""
+    # A format string is accepted as well as a LogFormat (kopf's make_formatter), not in its hints.
+    kopf.configure(verbose=verbose, log_format=LOG_FORMAT, log_prefix=True)  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose)
     if not args.verbose:
         # One line per handled event of every child and per search request drowns what matters.
         for noisy in ("kopf.objects", "opensearch", "aiokafka"):

@@ -82,6 +82,8 @@ def _key(namespace: str, name: str) -> tuple[str, str]:
 
 
 def _raise_for_retry(outcome: Outcome) -> None:
+    # kopf logs the retry on the platform's object logger: the line starts with [namespace/name]
+    # (cli.configure_logging).
     if outcome.retry_after is not None:
         raise kopf.TemporaryError(outcome.summary, delay=outcome.retry_after)
 
@@ -100,7 +102,8 @@ async def _full_pass(body: Mapping[str, Any], retry: int) -> str:
 
 
 async def reconcile_handler(body: kopf.Body, retry: int, **_: Any) -> None:
-    log.info("reconciled: %s", await _full_pass(body, retry))
+    summary = await _full_pass(body, retry)
+    log.info("reconciled %s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"], summary)
 
 
 async def reconcile_timer(body: kopf.Body, **kwargs: Any) -> None:
@@ -114,7 +117,7 @@ async def delete_handler(body: kopf.Body, retry: int, **_: Any) -> None:
     _raise_for_retry(outcome)
     State.coalescer.forget(key)
     State.scale_history.pop(key, None)
-    log.info("finalized: %s", outcome.summary)
+    log.info("finalized %s/%s: %s", *key, outcome.summary)
 
 
 def owner_of(child: Mapping[str, Any]) -> tuple[str, str] | None:

@@ -32,6 +32,7 @@ from parley_operator.render.secrets import wants_generated_key
 from parley_operator.rollout import decide, job_state, observed_release
 from parley_operator.scaling.scaler import socket_policy
 from parley_operator.status.conditions import ConditionUpdate, now_rfc3339, set_conditions
+from parley_operator.status.events import condition_events
 from parley_operator.status.summary import Observation, previous_infrastructure, summarize
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,19 @@ async def _report_invalid(kube: Kube, platform: Mapping[str, Any], error: Valida
     )
     status = {"observedGeneration": meta.get("generation"), "phase": Phase.DEGRADED.value}
     await kube.patch_status(meta["namespace"], meta["name"], {**status, "conditions": conditions})
+    post_events(platform, previous.get("conditions") or [], conditions)
+
+
+def post_events(
+    platform: Mapping[str, Any], before: list[dict[str, Any]], after: list[dict[str, Any]]
+) -> None:
+    """Kubernetes Events on the ChatPlatform for the condition changes a user must act on. kopf
+    posts them in the background; outside a running operator (unit tests) there is nowhere to."""
+    for event in condition_events(before, after):
+        try:
+            kopf.event(platform, type=event.type, reason=event.reason, message=event.message)  # type: ignore[arg-type]
+        except LookupError:
+            return
 
 
 async def reconcile(
@@ -141,6 +155,7 @@ async def reconcile(
     if previous.get("socketScaling") and socket_policy(spec) is None:
         status["socketScaling"] = None  # the scaler stopped: its last report would mislead
     await kube.patch_status(inst.namespace, inst.name, status)
+    post_events(platform, previous.get("conditions") or [], status["conditions"])
     failing = bool(errors) or any(p.blocking for p in infra.problems)
     done = time.monotonic()
     return Outcome(
@@ -274,4 +289,5 @@ async def finalize(kube: Kube, platform: Mapping[str, Any], *, attempt: int = 0)
     )
     status = {"phase": Phase.DELETING.value, "conditions": conditions}
     await kube.patch_status(inst.namespace, inst.name, status)
+    post_events(platform, previous.get("conditions") or [], conditions)
     return Outcome(status, retry_delay(attempt), message)

@@ -84,7 +84,21 @@ def test_defaults_cascade_from_empty_objects() -> None:
     for name in ("image", "services", "auth", "notification", "observability"):
         assert spec["properties"][name]["default"] == {}, name
     topics = spec["properties"]["kafka"]["properties"]["topics"]
-    assert topics["properties"]["commands"]["default"] == {"partitions": 12}
+    # Each topic's default partitions sit on its own field, so a topic object given only some fields
+    # (a replicationFactor) still gets its own partitions, not a shared field default.
+    partitions = {
+        name: (topic["default"], topic["properties"]["partitions"]["default"])
+        for name, topic in topics["properties"].items()
+    }
+    assert partitions == {
+        "commands": ({}, 12),
+        "events": ({}, 12),
+        "connections": ({}, 6),
+        "presence": ({}, 6),
+        "notifications": ({}, 6),
+        "notificationsDlq": ({}, 1),
+    }
+    assert "default" not in topics["properties"]["commands"]["properties"]["replicationFactor"]
     assert spec["properties"]["deletionPolicy"]["enum"] == ["Retain", "Delete"]
     assert spec["properties"]["deletionPolicy"]["default"] == "Retain"
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 
 import pytest
+from parley.testing.waiting import free_port
 from parley_operator.metrics import parse_address, serve
 
 
@@ -17,14 +17,8 @@ def test_addresses() -> None:
             parse_address(bad)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_serves_process_metrics_and_the_version() -> None:
-    port = _free_port()
+    port = free_port()
     serve(f"127.0.0.1:{port}")
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()

@@ -10,10 +10,12 @@ from parley_operator.api.spec import parse_spec
 from parley_operator.names import Installation
 from parley_operator.provision.errors import InfraError, unreachable
 from parley_operator.provision.kafka import (
+    ExistingTopic,
     TopicWant,
     config_drift,
-    existing_partitions,
+    existing_topics,
     plan_topics,
+    replication_problems,
     shrink_problems,
     wanted_topics,
 )
@@ -35,11 +37,30 @@ def test_topics_are_named_per_installation_and_sized_from_the_spec() -> None:
         for t in ("commands", "events", "connections", "presence", "notifications", "notifications.dlq")
     )
     commands = wants["chat.acme.commands.v1"]
-    assert (commands.partitions, commands.replication_factor) == (24, 3)
-    assert commands.configs["retention.ms"] == str(168 * 3_600_000)
-    assert commands.configs["min.insync.replicas"] == "2"
+    assert (commands.partitions, commands.replication_factor) == (24, None)
+    configs = commands.configs(commands.replicas(brokers=5))
+    assert configs["retention.ms"] == str(168 * 3_600_000)
+    assert configs["min.insync.replicas"] == "2"
     single = {w.name: w for w in wanted_topics(parse_spec(MINIMAL), INST)}["chat.acme.events.v1"]
-    assert single.configs["min.insync.replicas"] == "1" and "retention.ms" not in single.configs
+    configs = single.configs(single.replicas(brokers=5))
+    assert configs["min.insync.replicas"] == "1" and "retention.ms" not in configs
+
+
+def test_an_unset_replication_factor_follows_the_brokers_up_to_three() -> None:
+    wants = {w.name: w for w in wanted_topics(parse_spec(REQUIRED), INST)}
+    events = wants["chat.acme.events.v1"]
+    assert events.replication_factor is None
+    assert [events.replicas(brokers) for brokers in (1, 2, 3, 7)] == [1, 2, 3, 3]
+    assert events.configs(1)["min.insync.replicas"] == "1"
+    assert events.configs(3)["min.insync.replicas"] == "2"
+
+
+def test_replication_factor_drift_is_reported_only_against_a_stated_factor() -> None:
+    wants = [TopicWant("stated", 6, 3), TopicWant("chosen", 6, None), TopicWant("fine", 6, 1)]
+    existing = {name: ExistingTopic(6, 1) for name in ("stated", "chosen", "fine")}
+    (problem,) = replication_problems(wants, existing)
+    assert (problem.reason, problem.blocking) == ("ReplicationFactorDrift", False)
+    assert "stated has replication factor 1, the spec asks for 3" in problem.message
 
 
 def test_topic_plan_creates_grows_and_refuses_to_shrink() -> None:
@@ -60,12 +81,16 @@ def test_config_drift_names_only_what_differs() -> None:
     assert config_drift(want, {"retention.ms": "200"}) == {"retention.ms": "100", "cleanup.policy": "delete"}
 
 
-def test_existing_partitions_skips_unknown_topics() -> None:
+def test_existing_topics_skips_unknown_topics() -> None:
     metadata = [
-        {"topic": "a", "error_code": 0, "partitions": [{}, {}, {}]},
+        {
+            "topic": "a",
+            "error_code": 0,
+            "partitions": [{"replicas": [1, 2]}, {"replicas": [2, 3]}, {"replicas": [3, 1]}],
+        },
         {"topic": "gone", "error_code": 3, "partitions": []},
     ]
-    assert existing_partitions(metadata) == {"a": 3}
+    assert existing_topics(metadata) == {"a": ExistingTopic(3, 2)}
 
 
 def test_bucket_name_defaults_per_installation() -> None:

@@ -19,7 +19,18 @@ def test_required_fields_alone_give_a_complete_spec() -> None:
     assert all(s.replicas == 2 and s.autoscaling is None for s in spec.services.by_name().values())
     assert spec.kafka.topics.commands.partitions == 12
     assert spec.kafka.topics.notifications_dlq.partitions == 1
-    assert spec.kafka.topics.events.replication_factor == 3
+    assert spec.kafka.topics.events.replication_factor is None  # the cluster's brokers, at most 3
+
+
+def test_a_topic_given_only_its_replication_factor_keeps_its_partitions() -> None:
+    only_replicas = {
+        name: {"replicationFactor": 1} for name in ("commands", "events", "presence", "notificationsDlq")
+    }
+    spec = parse_spec({**REQUIRED, "kafka": {**REQUIRED["kafka"], "topics": only_replicas}})
+    topics = spec.kafka.topics
+    assert (topics.commands.partitions, topics.events.partitions) == (12, 12)
+    assert (topics.presence.partitions, topics.notifications_dlq.partitions) == (6, 1)
+    assert topics.commands.replication_factor == 1 and topics.connections.replication_factor is None
     assert spec.auth.signing_key.secret_name is None
     assert spec.ingress is None
 

@@ -97,6 +97,44 @@ def test_a_scale_down_stays_ready_and_progresses_until_the_surplus_is_gone() -> 
     assert _cond(status, "Progressing") == ("False", "RolloutComplete")
 
 
+def test_a_scale_up_stays_ready_while_the_replicas_that_served_still_do() -> None:
+    decision = decide(NEW, NEW, JobState.ABSENT, "j")
+    running = summarize({}, _obs(decision, _all(NEW)), T1)
+    assert _cond(running, "Ready") == ("True", "Ready")
+    deps = _all(NEW)
+    deps["socket"] = _dep(NEW, desired=5, ready=2, updated=5, replicas=5)  # three new pods starting
+    status = summarize(running, _obs(decision, deps), T2)
+    assert _cond(status, "Ready") == ("True", "Ready")
+    assert _cond(status, "ServicesReady") == ("True", "AllReplicasReady")
+    assert _cond(status, "Progressing") == ("True", "RollingOut")
+    assert "socket scaling up" in find(status["conditions"], "Progressing")["message"]  # type: ignore[index]
+    deps["socket"] = _dep(NEW, desired=5, ready=4, updated=5, replicas=5)
+    status = summarize(status, _obs(decision, deps), T2)
+    assert _cond(status, "Ready") == ("True", "Ready")
+    # One that served stops serving during the scale-up: not ready any more.
+    deps["socket"] = _dep(NEW, desired=5, ready=3, updated=5, replicas=5)
+    assert _cond(summarize(status, _obs(decision, deps), T2), "Ready") == ("False", "ReplicasNotReady")
+    deps["socket"] = _dep(NEW, desired=5, ready=5, updated=5, replicas=5)
+    done = summarize(status, _obs(decision, deps), T2)
+    assert _cond(done, "Ready") == ("True", "Ready")
+    assert _cond(done, "Progressing") == ("False", "RolloutComplete")
+
+
+def test_a_first_start_is_not_ready_until_every_replica_is() -> None:
+    deps = _all(NEW)
+    deps["socket"] = _dep(NEW, desired=2, ready=1, updated=2, replicas=2)
+    status = summarize({}, _obs(decide(NEW, NEW, JobState.ABSENT, "j"), deps), T1)
+    assert _cond(status, "Ready") == ("False", "ReplicasNotReady")
+
+
+def test_a_scale_up_during_a_rollout_is_not_ready() -> None:
+    decision = decide(NEW, NEW, JobState.ABSENT, "j")
+    running = summarize({}, _obs(decision, _all(NEW)), T1)
+    deps = _all(NEW)
+    deps["socket"] = _dep(NEW, desired=4, ready=2, updated=1, replicas=3)  # old pods still there
+    assert _cond(summarize(running, _obs(decision, deps), T2), "Ready") == ("False", "ReplicasNotReady")
+
+
 def test_a_deployment_whose_new_spec_is_unseen_is_not_ready() -> None:
     deps = _all(NEW)
     deps["api"] = _dep(NEW, seen=False)

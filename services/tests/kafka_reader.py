@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer
 from parley.common.events import StoredEventType, parse_stored_event
@@ -39,12 +38,3 @@ async def chat_events(
     finally:
         await consumer.stop()
     return found
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 20) -> None:
-    """Poll until `check` holds; fails the test after `seconds`."""
-    async with asyncio.timeout(seconds):
-        while True:
-            if await check():
-                return
-            await asyncio.sleep(0.05)

@@ -9,7 +9,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,18 +21,13 @@ import pytest
 import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 from chartkit import OPERATOR_CHART, PLATFORM_CHART, REPO, Helm, wait_for
+from parley.testing.waiting import free_port
 
 pytestmark = pytest.mark.kube
 
 READY_TIMEOUT = 240.0
 PLATFORM = "chat"
 TOPICS = ("commands", "events", "connections", "presence", "notifications", "notificationsDlq")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def service_account_kubeconfig(admin: Path, api: Any, namespace: str, account: str, path: Path) -> Path:
@@ -94,7 +88,7 @@ class OperatorProcess:
     """`python -m parley_operator` from the source tree, watching one namespace."""
 
     def __init__(self, kubeconfig: Path, namespace: str, log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.log = log
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
         argv = [

@@ -17,6 +17,7 @@ from chartkit import (
     values_files,
     values_id,
 )
+from parley_operator.api.spec import parse_spec
 from parley_operator.cli import parse_args
 
 pytestmark = pytest.mark.kube
@@ -183,6 +184,13 @@ def test_the_platform_points_at_in_cluster_servers(helm: Helm, cluster_version: 
     spec = platform["spec"]
     assert spec["kafka"]["bootstrapServers"] == "t-parley-kafka.chat.svc:9092"
     assert {t["replicationFactor"] for t in spec["kafka"]["topics"].values()} == {1}
+    # Giving a topic only its replication factor keeps each topic's own default partitions.
+    topics = parse_spec(spec).kafka.topics
+    assert (topics.commands.partitions, topics.presence.partitions, topics.notifications_dlq.partitions) == (
+        12,
+        6,
+        1,
+    )
     assert spec["opensearch"]["numberOfReplicas"] == 0
     secrets = {s["metadata"]["name"]: s["stringData"] for s in by_kind(objs, "Secret")}
     pg = secrets[spec["postgres"]["secretName"]]

@@ -179,30 +179,54 @@ class Services(SpecModel):
 class TopicSpec(SpecModel):
     partitions: int = Field(6, ge=1, le=10_000)
     """Partitions; they can grow, never shrink (a smaller number is reported, not applied)."""
-    replication_factor: Annotated[
-        int,
-        Field(ge=1, le=32),
-        Field(
-            json_schema_extra={
-                "x-kubernetes-validations": [
-                    Rule("self == oldSelf", "replicationFactor cannot change once the topic exists").schema()
-                ]
-            }
-        ),
-    ] = 3
+    replication_factor: (
+        Annotated[
+            int,
+            Field(ge=1, le=32),
+            Field(
+                json_schema_extra={
+                    "x-kubernetes-validations": [
+                        Rule(
+                            "self == oldSelf", "replicationFactor cannot change once the topic exists"
+                        ).schema()
+                    ]
+                }
+            ),
+        ]
+        | None
+    ) = None
+    """Replicas per partition; unset: as many as there are brokers, at most 3, chosen at creation."""
     retention_hours: int | None = Field(None, ge=1, le=87_600)
     """retention.ms of the topic; the broker's default when unset."""
+
+
+# Each topic's own default partitions are in its model, so a topic given only some fields (say a
+# replicationFactor) keeps the partitions it would have had without them.
+
+
+class WideTopicSpec(TopicSpec):
+    """The busy topics (commands, events): 12 partitions by default."""
+
+    partitions: int = Field(12, ge=1, le=10_000)
+    """Partitions; they can grow, never shrink (a smaller number is reported, not applied)."""
+
+
+class DeadLetterTopicSpec(TopicSpec):
+    """The dead-letter topic: 1 partition by default."""
+
+    partitions: int = Field(1, ge=1, le=10_000)
+    """Partitions; they can grow, never shrink (a smaller number is reported, not applied)."""
 
 
 class Topics(SpecModel):
     """Topic sizing; names are `<namespace>.<platform>.<topic>.v1`."""
 
-    commands: TopicSpec = nested(TopicSpec, partitions=12)
-    events: TopicSpec = nested(TopicSpec, partitions=12)
-    connections: TopicSpec = nested(TopicSpec, partitions=6)
-    presence: TopicSpec = nested(TopicSpec, partitions=6)
-    notifications: TopicSpec = nested(TopicSpec, partitions=6)
-    notifications_dlq: TopicSpec = nested(TopicSpec, partitions=1)
+    commands: WideTopicSpec = nested(WideTopicSpec)
+    events: WideTopicSpec = nested(WideTopicSpec)
+    connections: TopicSpec = nested(TopicSpec)
+    presence: TopicSpec = nested(TopicSpec)
+    notifications: TopicSpec = nested(TopicSpec)
+    notifications_dlq: DeadLetterTopicSpec = nested(DeadLetterTopicSpec)
 
 
 class KafkaSpec(SpecModel):

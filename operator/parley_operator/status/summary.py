@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from parley_operator.api.spec import SERVICE_NAMES
@@ -29,6 +29,12 @@ class ServiceState:
     surplus: bool = False
     """More pods than desired still run (a scale-down, or old pods of a rollout going away): the
     service serves, so it stays ready, but the platform is still progressing."""
+    growing: bool = False
+    """Seen by the Deployment controller, every pod on the current template, fewer ready than
+    desired: a scale-up (or a first start) without a rollout."""
+    scaling_up: bool = False
+    """A growing service of a platform that was Ready, whose replicas that served still do: it
+    serves, so it stays ready, and the platform is progressing (set by `summarize`)."""
 
 
 def service_state(deployment: Mapping[str, Any]) -> ServiceState:
@@ -36,8 +42,21 @@ def service_state(deployment: Mapping[str, Any]) -> ServiceState:
     desired = int(spec.get("replicas", 1))
     ready, updated = int(status.get("readyReplicas", 0)), int(status.get("updatedReplicas", 0))
     seen = int(status.get("observedGeneration", -1)) >= int(deployment["metadata"].get("generation", 0))
-    surplus = int(status.get("replicas", 0)) > desired
-    return ServiceState(desired, ready, updated, seen and ready >= desired and updated >= desired, surplus)
+    pods = int(status.get("replicas", 0))
+    surplus = pods > desired
+    growing = seen and updated >= pods and 0 < ready < desired
+    return ServiceState(
+        desired, ready, updated, seen and ready >= desired and updated >= desired, surplus, growing
+    )
+
+
+def _scaling_up(previous: Mapping[str, Any], name: str, state: ServiceState) -> bool:
+    """Whether a growing service still has (at least) the ready replicas it had when the platform
+    was last Ready: then the scale-up leaves it serving."""
+    if not state.growing or not ready(previous):
+        return False
+    before = (previous.get("services") or {}).get(name) or {}
+    return state.ready >= int(before.get("readyReplicas", state.desired))
 
 
 @dataclass
@@ -60,7 +79,7 @@ def _services_condition(obs: Observation, states: Mapping[str, ServiceState]) ->
     missing = [name for name in SERVICE_NAMES if name not in states]
     if missing:
         return ConditionUpdate(kind, False, "DeploymentsMissing", "no Deployment yet: " + ", ".join(missing))
-    lagging = [f"{n} {s.ready}/{s.desired}" for n, s in states.items() if not s.settled]
+    lagging = [f"{n} {s.ready}/{s.desired}" for n, s in states.items() if not (s.settled or s.scaling_up)]
     if lagging:
         return ConditionUpdate(kind, False, "ReplicasNotReady", "ready/desired: " + ", ".join(lagging))
     return ConditionUpdate(kind, True, "AllReplicasReady", f"{len(states)} services ready")
@@ -107,10 +126,11 @@ def _progressing_condition(obs: Observation, states: Mapping[str, ServiceState])
         if release_of(dep) != wanted or states[name].updated < states[name].desired
     ]
     shrinking = [name for name, state in states.items() if state.surplus and name not in behind]
-    if decision.phase is RolloutPhase.ROLLING or behind or shrinking:
+    growing = [name for name, state in states.items() if state.scaling_up and name not in behind]
+    if decision.phase is RolloutPhase.ROLLING or behind or shrinking or growing:
         details = [
             f"{', '.join(names)} {what}"
-            for names, what in ((behind, "updating"), (shrinking, "scaling down"))
+            for names, what in ((behind, "updating"), (shrinking, "scaling down"), (growing, "scaling up"))
             if names
         ]
         detail = f" ({'; '.join(details)})" if details else ""
@@ -154,6 +174,9 @@ def _phase(conditions: Mapping[str, ConditionUpdate], decision: Decision) -> Pha
 def summarize(previous: Mapping[str, Any], obs: Observation, now: str) -> dict[str, Any]:
     """The new status (as it goes on the wire) from the previous one and this pass's observation."""
     states = {name: service_state(dep) for name, dep in obs.deployments.items()}
+    states = {
+        name: replace(state, scaling_up=_scaling_up(previous, name, state)) for name, state in states.items()
+    }
     infra, services = _infra_condition(obs.infrastructure), _services_condition(obs, states)
     updates = [
         infra,

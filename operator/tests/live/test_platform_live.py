@@ -4,10 +4,12 @@ the topics, the bucket and the index on the real servers, and keeps them as the 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import kubernetes
 import pytest
+import yaml
 from chatplatform_specs import BAD_SPECS
 from parley.testing.chatplatforms import (
     Platforms,
@@ -208,3 +210,33 @@ def test_a_deleted_deployment_and_an_edited_service_are_repaired(
 
     wait_for(repaired, 30, "the edited Service to be repaired")
     assert platforms.wait_ready(namespace, NAME)["status"]["phase"] == "Running"
+
+
+def _first_chatplatform() -> dict[str, Any]:
+    """The example of docs/operator.md, as a user would apply it."""
+    doc = (Path(__file__).parents[3] / "docs" / "operator.md").read_text()
+    block = doc.split("<!-- first-chatplatform -->", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    loaded: dict[str, Any] = yaml.safe_load(block)
+    return loaded
+
+
+def test_the_documented_first_chatplatform_becomes_ready_on_a_one_broker_kafka(
+    operator: OperatorProcess, platforms: Platforms, namespace: str, infra: dict[str, Any]
+) -> None:
+    example = _first_chatplatform()
+    spec = example["spec"]
+    assert set(spec) == {"version", "kafka", "postgres", "redis", "s3", "opensearch"}
+    assert spec["kafka"]["bootstrapServers"] == infra["kafka_bootstrap"]  # the dev stack's broker
+    platforms.create(namespace, example["metadata"]["name"], {**spec, "deletionPolicy": "Delete"})
+    ready = platforms.wait_ready(namespace, example["metadata"]["name"], timeout=120)
+    assert condition(ready, "Degraded")["status"] == "False"
+    prefix = f"{namespace}.{example['metadata']['name']}."
+    partitions = asyncio.run(topic_partitions(infra["kafka_bootstrap"], prefix))
+    assert {name.removeprefix(prefix): n for name, n in partitions.items()} == {
+        "commands.v1": 12,
+        "events.v1": 12,
+        "connections.v1": 6,
+        "presence.v1": 6,
+        "notifications.v1": 6,
+        "notifications.dlq.v1": 1,
+    }

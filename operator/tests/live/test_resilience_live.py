@@ -3,7 +3,6 @@ level-based passes converge once the operator (or Kafka) is back."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import kubernetes
@@ -12,6 +11,7 @@ from parley.devstack.stack import Stack
 from parley.testing.chatplatforms import Platforms, condition, is_current_and_ready, platform_spec, wait_for
 from parley.testing.operator_process import OperatorProcess
 from parley_operator.api.spec import SERVICE_NAMES
+from parley.testing.waiting import holds_sync
 from parley_operator.names import Installation
 
 pytestmark = pytest.mark.kube
@@ -43,14 +43,18 @@ def test_an_operator_killed_mid_reconcile_converges_after_a_restart(
 
     # While no operator runs, someone changes the spec.
     platforms.patch_spec(namespace, NAME, {"services": {"api": {"replicas": 3}}})
-    time.sleep(1)
-    assert apps.list_namespaced_deployment(namespace).items == []
+    holds_sync(
+        lambda: apps.list_namespaced_deployment(namespace).items == [],
+        seconds=1,
+        reason="no operator runs: nothing may create them (a live one would have within a second)",
+    )
     operator.start()
     ready = platforms.wait_running(namespace, NAME, "1.0.0")
     assert ready["status"]["services"]["api"]["readyReplicas"] == 3
     assert len(apps.list_namespaced_deployment(namespace).items) == len(SERVICE_NAMES)
 
 
+@pytest.mark.disruptive  # stops the dev stack's Kafka, which every other test shares
 def test_kafka_stopped_degrades_the_platform_until_it_is_back(
     operator: OperatorProcess, platforms: Platforms, namespace: str, infra: dict[str, Any]
 ) -> None:

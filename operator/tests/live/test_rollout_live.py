@@ -11,6 +11,7 @@ import kubernetes
 import pytest
 from parley.testing.chatplatforms import Platforms, condition, is_current, platform_spec, wait_for
 from parley.testing.operator_process import OperatorProcess
+from parley.testing.waiting import holds_sync
 from parley_operator.api.spec import SERVICE_NAMES
 from parley_operator.names import VERSION_ANNOTATION, Installation
 from parley_operator.rollout import JobState, job_state
@@ -108,8 +109,11 @@ def test_a_failing_migration_stops_the_rollout_until_a_good_version(
     failed_job = read_job(batch, namespace, inst.migration_job("1.1.0-fail"))
     assert failed_job is not None and job_state(failed_job) is JobState.FAILED
     # Passes go on (resync every 5s, child events): the services stay where they were.
-    time.sleep(6)
-    assert set(versions(apps, inst).values()) == {("1.0.0", "parley:1.0.0")}
+    holds_sync(
+        lambda: set(versions(apps, inst).values()) == {("1.0.0", "parley:1.0.0")},
+        seconds=6,
+        reason="a full pass runs every 5 s: one has run by then",
+    )
 
     platforms.patch_spec(namespace, NAME, {"version": "1.1.0"})
     ready = platforms.wait_running(namespace, NAME, "1.1.0")

@@ -12,13 +12,13 @@ real readings is covered by the pure rule's tests (operator/tests/test_socket_sc
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import kubernetes
 import pytest
 from parley.testing.chatplatforms import Platforms, platform_spec, wait_for
 from parley.testing.operator_process import OperatorProcess
+from parley.testing.waiting import holds_sync
 from parley_operator.kube import Kube
 from parley_operator.names import Installation
 from parley_operator.scaling.scaler import SCALER_MANAGER, read_pod
@@ -82,8 +82,11 @@ def test_the_operator_keeps_socket_replicas_within_the_bounds(
     )
     wait_for(lambda: socket_replicas(apps, inst) == 2, 30, "socket lowered to the new maximum")
     # Full passes (every 5s) and child passes leave the scaler's replicas alone.
-    time.sleep(6)
-    assert socket_replicas(apps, inst) == 2
+    holds_sync(
+        lambda: socket_replicas(apps, inst) == 2,
+        seconds=6,
+        reason="a full pass runs every 5 s: one has run by then",
+    )
     assert replicas_manager(apps, inst) == [SCALER_MANAGER]
 
 

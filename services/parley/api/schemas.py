@@ -6,11 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from parley.common.chat.types import ChatKind, ChatTitle, Role, SeqOrZero
 from parley.common.events import StoredEvent
 from parley.common.text import single_line
+from parley.common.types import Timestamp
 from parley.common.users.models import DISPLAY_NAME_MAX, NotificationPreferences
 
 # Page sizes: defaults and ceilings.
@@ -116,7 +117,7 @@ class RenameChat(Body):
 
 class MuteChat(Body):
     muted: bool
-    until: AwareDatetime | None = Field(default=None, description="Muted until then; null: until unmuted.")
+    until: Timestamp | None = Field(default=None, description="Muted until then; null: until unmuted.")
 
 
 # --- members --------------------------------------------------------------------------------

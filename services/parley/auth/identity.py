@@ -1,10 +1,11 @@
-# ruff: noqa: RUF001, RUF002  (this module is about look-alike letters: they are the data)
+# ruff: noqa: RUF002  (look-alike letters in examples)
 """Usernames, emails and phone numbers: validation and the canonical keys that make them unique.
 
 Two usernames are the same account name when their keys are equal. The key is built from the
 NFKC normal form (fullwidth, ligature and mathematical letters become plain ones), case-folded,
 with letters that look like Latin letters in Cyrillic and Greek mapped to those Latin letters (a
-subset of Unicode's confusables, UTS #39). Names mixing scripts are refused outright: "pаypal"
+subset of Unicode's confusables, UTS #39): `parley.common.users.directory.username_key`, shared
+with the api, which looks users up by a prefix of it. Names mixing scripts are refused outright: "pаypal"
 with a Cyrillic "а" is how a look-alike is made, and no real name needs it.
 """
 
@@ -14,25 +15,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from parley.common.users.directory import username_key
+
 USERNAME_MIN = 3
 USERNAME_MAX = 32
 EMAIL_MAX = 254
 USERNAME_PUNCTUATION = "._-"
-
-# Cyrillic and Greek letters (after case folding) that look like a Latin letter, upper or lower case.
-_CONFUSABLE = str.maketrans(
-    {
-        # Cyrillic
-        "а": "a", "в": "b", "е": "e", "ё": "e", "һ": "h", "н": "h", "і": "i", "ї": "i", "ј": "j",
-        "к": "k", "ӏ": "l", "м": "m", "о": "o", "р": "p", "ԛ": "q", "г": "r", "ѕ": "s", "т": "t",
-        "у": "y", "ү": "y", "х": "x", "с": "c", "ԁ": "d", "ԝ": "w", "ѡ": "w", "ь": "b", "з": "3",
-        # Greek
-        "α": "a", "β": "b", "ε": "e", "η": "h", "ι": "i", "κ": "k", "μ": "m", "ν": "n", "ο": "o",
-        "ρ": "p", "τ": "t", "υ": "y", "χ": "x", "ζ": "z", "ϲ": "c", "ϳ": "j",
-        # Latin letters that pass for others
-        "ı": "i", "ȷ": "j", "ł": "l",
-    }
-)  # fmt: skip
 
 # Scripts that are written together (Japanese, Korean with Han) count as one.
 _SCRIPT_GROUPS = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "HANGUL": "CJK", "CJK": "CJK"}
@@ -93,12 +81,6 @@ def normalize_username(raw: str) -> Normalized:
             f"A username uses letters of one script; this one mixes {', '.join(sorted(scripts))}.",
         )
     return Normalized(display=name, key=username_key(name))
-
-
-def username_key(name: str) -> str:
-    folded = unicodedata.normalize("NFKC", name).casefold()
-    digits = "".join(str(unicodedata.digit(c)) if unicodedata.category(c) == "Nd" else c for c in folded)
-    return digits.translate(_CONFUSABLE)
 
 
 _LOCAL_PART = re.compile(r"^[^\s@\"(),:;<>\[\\\]]{1,64}$")

@@ -21,7 +21,6 @@ from parley.auth.identity import (
     normalize_email,
     normalize_phone,
     normalize_username,
-    username_key,
 )
 from parley.auth.models import EMAIL_UNIQUE, USERNAME_UNIQUE, User, utcnow
 from parley.auth.passwords import PasswordHasher, Problem, check_policy
@@ -30,6 +29,7 @@ from parley.auth.sessions import Client, Issued, RefreshSessions
 from parley.auth.throttle import LoginThrottle
 from parley.auth.tokens import AccessTokenIssuer
 from parley.common.auth import Principal
+from parley.common.users.directory import username_key
 
 
 def login_key(login: str) -> tuple[str, str]:
@@ -113,12 +113,12 @@ class AuthService:
     async def login(self, db: AsyncSession, body: LoginRequest, client: Client) -> TokenPair:
         column, key = login_key(body.login)
         account = f"{column}:{key}"
-        await self.throttle.check(account, client.address)
+        # Counted before the password is checked (atomically), so concurrent guesses cannot all pass.
+        await self.throttle.attempt(account, client.address)
         user = (await db.exec(select(User).where(getattr(User, column) == key))).first()
         # Always one argon2 verification, account or not: same work, same time, same answer.
         matched = await self.hasher.verify(user.password_hash if user else None, body.password)
         if user is None or not matched or user.disabled:
-            await self.throttle.failed(account, client.address)
             raise InvalidCredentials()
         await self.throttle.succeeded(account, client.address)
         if self.hasher.needs_rehash(user.password_hash):
@@ -151,10 +151,10 @@ class AuthService:
     ) -> None:
         user = await self.current(db, principal)
         account = f"user:{user.id}"
-        await self.throttle.check(account, client.address)
+        await self.throttle.attempt(account, client.address)
         if not await self.hasher.verify(user.password_hash, body.current_password):
-            await self.throttle.failed(account, client.address)
             raise WrongPassword()
+        await self.throttle.succeeded(account, client.address)
         problems = check_policy(body.new_password, username=user.username, email=user.email)
         if body.new_password == body.current_password:
             problems.append(Problem("unchanged", "The new password must differ from the current one."))

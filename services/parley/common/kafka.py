@@ -1,4 +1,6 @@
-"""Kafka producing for the services: idempotent, acks from every in-sync replica, started lazily.
+"""Kafka producing for the services, the one producer wrapper: idempotent, acks from every in-sync
+replica, Kafka's key partitioning (cached), started lazily. The socket's command producer puts its
+queue and per-command answers on top of it (socket/commands.py).
 
 `start()` may fail while Kafka is away; callers that must not fail (an api request after its
 commit) hand records to something that retries (the outbox), which calls `start()` again.
@@ -41,10 +43,22 @@ class CachingPartitioner:
 
 
 class KafkaProducer:
-    def __init__(self, bootstrap: str, *, client_id: str, request_timeout_ms: int = 15000) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        client_id: str,
+        request_timeout_ms: int = 15000,
+        linger_ms: int = 2,
+        retry_backoff_ms: int = 100,
+        metadata_max_age_ms: int = 300_000,
+    ) -> None:
         self.bootstrap = bootstrap
         self.client_id = client_id
         self.request_timeout_ms = request_timeout_ms
+        self.linger_ms = linger_ms
+        self.retry_backoff_ms = retry_backoff_ms
+        self.metadata_max_age_ms = metadata_max_age_ms
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -61,8 +75,10 @@ class KafkaProducer:
                 client_id=self.client_id,
                 acks="all",
                 enable_idempotence=True,
-                linger_ms=2,
+                linger_ms=self.linger_ms,
                 request_timeout_ms=self.request_timeout_ms,
+                retry_backoff_ms=self.retry_backoff_ms,
+                metadata_max_age_ms=self.metadata_max_age_ms,
                 partitioner=CachingPartitioner(),
             )
             try:
@@ -71,6 +87,20 @@ class KafkaProducer:
                 await producer.stop()
                 raise
             self._producer = producer
+
+    async def send(
+        self, topic: str, value: bytes, *, key: bytes, partition: int | None = None
+    ) -> asyncio.Future[object]:
+        """Hand one record to the producer (started); the future completes with Kafka's ack."""
+        if self._producer is None:
+            raise RuntimeError("the producer is not started")
+        future: asyncio.Future[object] = await self._producer.send(topic, value, key=key, partition=partition)
+        return future
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        await self.start()
+        assert self._producer is not None
+        return set(await self._producer.partitions_for(topic))
 
     async def send_many(self, records: Sequence[Record]) -> None:
         """Send and wait for every ack; records of one key keep their order (one partition)."""

@@ -10,8 +10,6 @@ replicas (a transaction-scoped advisory lock), so a chat's events leave in seq o
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -24,6 +22,7 @@ from sqlmodel import Field, SQLModel
 
 from parley.common.backoff import Backoff
 from parley.common.events import StoredEventType, parse_stored_event
+from parley.common.worker import Worker
 
 # Any constant no other advisory lock of the platform uses; "outbox" in ASCII.
 DRAIN_LOCK = 0x6F7574626F78
@@ -60,7 +59,9 @@ async def enqueue(conn: AsyncConnection, events: Sequence[StoredEventType]) -> N
         )
 
 
-class OutboxDrainer:
+class OutboxDrainer(Worker):
+    name = "outbox-drainer"
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -76,55 +77,17 @@ class OutboxDrainer:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.backoff = Backoff("outbox: publishing", minimum=min_backoff, maximum=max_backoff)
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
+        super().__init__()
 
     @property
     def failures(self) -> int:
         """Consecutive failed attempts, for health and tests."""
         return self.backoff.failures
 
-    @property
-    def task(self) -> asyncio.Task[None] | None:
-        """The drainer's task while started (for the liveness check)."""
-        return self._task
-
-    def wake(self) -> None:
-        """Something was committed to the outbox: drain now rather than at the next poll."""
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="outbox-drainer")
-
-    async def stop(self) -> None:
-        # A flag as well as the cancellation: a library awaited inside the loop may swallow a
-        # cancellation (seen with redis-py's pipeline), and the loop must end regardless.
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
     async def run(self) -> None:
-        while not self._stopping:
-            try:
-                await self.drain()
-            except Exception as exc:
-                delay = self.backoff.failed(exc)
-                if not self._stopping:
-                    await asyncio.sleep(delay)
-                continue
-            self.backoff.succeeded()
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-            # arrives just as the wake-up does.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_seconds):
-                    await self._wake.wait()
-            if not self._stopping:
-                self._wake.clear()
+        # Woken (`wake`) when something was committed to the outbox: drained at once rather than
+        # at the next poll.
+        await self.repeat(self.drain, self.backoff, every=self.poll_seconds)
 
     async def drain(self) -> int:
         """Publish until the outbox is empty; returns how many were published. Raises when a

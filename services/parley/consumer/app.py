@@ -8,15 +8,15 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from parley.common.chat.publish import EventPublisher
 from parley.common.db import Database
 from parley.common.health import DatabasePing, Health, KafkaPing, check, redis_ping, task_running
 from parley.common.kafka import KafkaProducer, ensure_topics
+from parley.common.redis import create_redis
 from parley.common.service import new_app
 from parley.common.topics import Topics
-from parley.consumer.publish import BatchPublisher
 from parley.consumer.settings import ConsumerSettings
 from parley.consumer.worker import CommandWorker
 
@@ -36,9 +36,9 @@ def create_app(settings: ConsumerSettings | None = None) -> FastAPI:
             if created:
                 log.info("created topics %s", ", ".join(created))
         db = Database(settings.postgres_dsn.get_secret_value(), pool_size=settings.consumer_db_pool_size)
-        redis = aioredis.from_url(settings.redis_url.get_secret_value(), health_check_interval=30)
+        redis = create_redis(settings.redis_url.get_secret_value())
         producer = KafkaProducer(settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}")
-        publisher = BatchPublisher(redis, settings.redis_key_prefix, producer, topics)
+        publisher = EventPublisher(redis, settings.redis_key_prefix, producer, topics)
         worker = CommandWorker(settings, db.engine, publisher, topics.commands)
         app.state.worker = worker
         task = asyncio.create_task(worker.run(), name="command-worker")

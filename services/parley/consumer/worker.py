@@ -42,9 +42,10 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from parley.common.backoff import Backoff
+from parley.common.chat.publish import EventPublisher
 from parley.common.chat.store import ChatCommand, Outcome, Stored, store_commands
 from parley.common.events import parse_command
-from parley.consumer.publish import BatchPublisher
+from parley.consumer.publish import publish_outcomes
 from parley.consumer.settings import ConsumerSettings
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ class CommandWorker:
         self,
         settings: ConsumerSettings,
         engine: AsyncEngine,
-        publisher: BatchPublisher,
+        publisher: EventPublisher,
         topic: str,
     ) -> None:
         self.settings = settings
@@ -234,7 +235,7 @@ class CommandWorker:
             batch = await handoff.get()
             started = time.time()
             outcomes = batch.outcomes
-            await self._retrying("publish", lambda: self.publisher.publish(outcomes))  # noqa: B023
+            await self._retrying("publish", lambda: publish_outcomes(self.publisher, outcomes))  # noqa: B023
             self.status.timings["publish"].add((time.time() - started) * 1000)
             self._commit_soon(consumer, batch.offsets)
             self._count(batch)

@@ -18,7 +18,7 @@ from parley.common.redis import create_redis
 from parley.common.service import new_app
 from parley.common.topics import Topics
 from parley.presence import routes
-from parley.presence.consumer import ConnectionsConsumer
+from parley.presence.connections import ConnectionsConsumer
 from parley.presence.engine import PresenceEngine
 from parley.presence.outbox import KafkaOutbox
 from parley.presence.settings import PresenceSettings

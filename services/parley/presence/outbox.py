@@ -6,7 +6,6 @@ an expiry); consumers tell a stale duplicate by its `version`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import uuid
@@ -17,9 +16,9 @@ from parley.common.kafka import KafkaProducer, Record
 from parley.common.presence import PresenceKeys
 from parley.common.redis import Redis
 from parley.common.topics import user_key
+from parley.common.worker import Worker
 from parley.presence import lua
 from parley.presence.store import Change
-from parley.presence.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -50,24 +49,9 @@ class KafkaOutbox(Worker):
         self.backoff = Backoff("producing presence changes", maximum=max_backoff)
         self._trim = redis.register_script(lua.OUTBOX_TRIM)
         self._release = redis.register_script(lua.RELEASE_LOCK)
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
 
     async def run(self) -> None:
-        while not self.stopping:
-            try:
-                await self.drain()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                await self.pause(self.backoff.failed(exc))
-                continue
-            self.backoff.succeeded()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-            self._wake.clear()
+        await self.repeat(self.drain, self.backoff, every=self.poll_seconds)
 
     async def drain(self) -> int:
         """Produce until the outbox is empty (or another replica holds the lock); returns how many

@@ -3,11 +3,10 @@ Without it a socket process that died would leave its users online until some ot
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 from parley.common.backoff import Backoff
-from parley.presence.worker import Worker
+from parley.common.worker import Worker
 
 
 class Sweeper(Worker):
@@ -21,14 +20,8 @@ class Sweeper(Worker):
         self.sweeps = 0  # completed, for tests and metrics
 
     async def run(self) -> None:
-        while not self.stopping:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                await self.pause(self.backoff.failed(exc))
-                continue
-            self.backoff.succeeded()
-            self.sweeps += 1
-            await self.pause(self.interval)
+        await self.repeat(self._sweep, self.backoff, every=self.interval)
+
+    async def _sweep(self) -> None:
+        await self.tick()
+        self.sweeps += 1

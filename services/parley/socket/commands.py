@@ -18,9 +18,8 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaProducer
-
-from parley.common.kafka import CachingPartitioner
+from parley.common.backoff import Backoff
+from parley.common.kafka import CachingPartitioner, KafkaProducer
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ class CommandProducer:
         self.client_id = client_id
         self.send_timeout = send_timeout
         self.retry_seconds = retry_seconds
-        self._producer: AIOKafkaProducer | None = None
+        self._producer: KafkaProducer | None = None
         self._partitions: list[int] = []
         self._partitioner = CachingPartitioner()
         self._queue: deque[_Pending] = deque()
@@ -116,18 +115,14 @@ class CommandProducer:
         self._queue.append(pending)
         self._wake.set()
 
-    def _new_producer(self) -> AIOKafkaProducer:
-        timeout_ms = max(1000, int(self.send_timeout * 1000))
-        return AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
+    def _new_producer(self) -> KafkaProducer:
+        return KafkaProducer(
+            self.bootstrap,
             client_id=self.client_id,
-            acks="all",
-            enable_idempotence=True,
             # No lingering: a chat message is latency-bound. Batches still form on their own
             # while a request is in flight.
             linger_ms=0,
-            request_timeout_ms=timeout_ms,
-            retry_backoff_ms=100,
+            request_timeout_ms=max(1000, int(self.send_timeout * 1000)),
             metadata_max_age_ms=60_000,
         )
 
@@ -135,6 +130,9 @@ class CommandProducer:
         """Start the producer, retrying while Kafka is away; the socket serves meanwhile (reads,
         typing, delivery) and answers commands with a retryable error. Then keep the topic's
         partition list current."""
+        backoff = Backoff(
+            "Kafka producer start", minimum=self.retry_seconds, maximum=max(self.retry_seconds, 10.0)
+        )
         while self._producer is None:
             producer = self._new_producer()
             try:
@@ -142,11 +140,12 @@ class CommandProducer:
                 # Metadata of our topic now, so the first command does not wait for it.
                 partitions = await asyncio.wait_for(producer.partitions_for(self.topic), timeout=5.0)
             except Exception as exc:
-                log.warning("Kafka producer not ready, retrying in %.1f s: %r", self.retry_seconds, exc)
+                delay = backoff.failed(exc)
                 with contextlib.suppress(Exception):
                     await producer.stop()
-                await asyncio.sleep(self.retry_seconds)
+                await asyncio.sleep(delay)
                 continue
+            backoff.succeeded()
             self._partitions = sorted(partitions)
             self._producer = producer
             log.info("Kafka producer connected to %s", self.bootstrap)

@@ -21,16 +21,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
-
 from parley.common.chat.channels import chat_channel, user_channel
 from parley.common.presence import PresenceKeys
-from parley.common.redis import Redis
+from parley.common.redis import Redis, create_redis
+from parley.socket.chat_db import ChatDb
 from parley.socket.presence import PresenceWatch
 from parley.socket.protocol import error_frame, event_frame, read_frame, typing_frame
 from parley.socket.pubsub import Subscriber
 from parley.socket.ratelimit import TokenBucket
-from parley.socket.reads import Reads
 from parley.socket.wsserver import text_frame
 
 if TYPE_CHECKING:
@@ -78,18 +76,18 @@ class ChatFeed:
 class Hub:
     def __init__(
         self,
-        reads: Reads,
+        chat_db: ChatDb,
         redis_url: str,
         redis_prefix: str,
         bucket: Callable[[], TokenBucket],
     ) -> None:
-        self.reads = reads
+        self.chat_db = chat_db
         self.prefix = redis_prefix
         self.new_bucket = bucket
         self.users: dict[uuid.UUID, UserState] = {}
         self.feeds: dict[uuid.UUID, ChatFeed] = {}
         self.subscriber = Subscriber(redis_url, self.on_message, on_resubscribed=self.catch_up_everyone)
-        self.redis: Redis = aioredis.from_url(redis_url)
+        self.redis: Redis = create_redis(redis_url)
         self.presence = PresenceWatch(self.subscriber, self.redis, PresenceKeys(redis_prefix), self.spawn)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -128,7 +126,7 @@ class Hub:
         self.users[user_id] = user
         channels: list[str] = []
         try:
-            positions = await self.reads.chats_of(user_id)
+            positions = await self.chat_db.chats_of(user_id)
             chat_ids = [p.chat_id for p in positions]
             channels = [user_channel(self.prefix, user_id), *self._chat_channels(chat_ids)]
             await self.subscriber.subscribe(channels)

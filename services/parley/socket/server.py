@@ -44,12 +44,12 @@ from parley.common.health import (
 from parley.common.kafka import KafkaProducer
 from parley.common.presence import ConnectionReporter
 from parley.common.topics import Topics
+from parley.socket.chat_db import ChatDb
 from parley.socket.commands import CommandProducer
 from parley.socket.hub import Hub
 from parley.socket.observer import ConnectionObserver
 from parley.socket.protocol import ErrorCode, error_frame
 from parley.socket.ratelimit import TokenBucket
-from parley.socket.reads import Reads
 from parley.socket.session import CLOSE_TIMEOUT, CLOSE_TOO_SLOW, CLOSE_UNAUTHENTICATED, Session
 from parley.socket.settings import SocketSettings
 from parley.socket.wsserver import HttpResponse, WsConnection, WsServer
@@ -120,10 +120,10 @@ class SocketServer:
         settings = self.settings
         self.http_client = httpx.AsyncClient()
         self.db = Database(settings.postgres_dsn.get_secret_value(), pool_size=settings.socket_db_pool_size)
-        self.reads = Reads(self.db.engine)
+        self.chat_db = ChatDb(self.db.engine)
         self.verifier = await start_verifier(settings, self.http_client, self.jwks)
         self.hub = Hub(
-            self.reads,
+            self.chat_db,
             settings.redis_url.get_secret_value(),
             settings.redis_key_prefix,
             lambda: TokenBucket(settings.socket_commands_per_second, settings.socket_commands_burst),

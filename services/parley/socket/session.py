@@ -22,7 +22,6 @@ from pydantic import ValidationError
 
 from parley.common.auth import InvalidToken, KeysUnavailable, Principal
 from parley.common.chat.channels import chat_channel
-from parley.common.chat.readstate import mark_read
 from parley.common.events import (
     DeleteMessage,
     EditMessage,
@@ -283,7 +282,7 @@ class Session:
         hub = self.server.hub
         user = await hub.attach_user(principal.user_id)
         # Read after the user's channels are live: anything committed later reaches us by Redis.
-        positions = await self.server.reads.chats_of(principal.user_id)
+        positions = await self.server.chat_db.chats_of(principal.user_id)
         if not self.conn.open:
             hub.release_if_unused(user)
             return
@@ -358,7 +357,7 @@ class Session:
             self._catchup = asyncio.create_task(self._catch_up(), name="catch-up")
 
     async def _catch_up(self) -> None:
-        reads = self.server.reads
+        chat_db = self.server.chat_db
         page = self.server.settings.socket_replay_page
         try:
             while self.behind:
@@ -367,11 +366,11 @@ class Session:
                 while chat_id in self.cursors and self.conn.open:
                     self.dirty.discard(chat_id)
                     if self.cursors[chat_id] < 0:
-                        baseline = await reads.last_seqs([chat_id])
+                        baseline = await chat_db.last_seqs([chat_id])
                         if chat_id in self.cursors:
                             self.cursors[chat_id] = baseline.get(chat_id, 0)
                         continue
-                    rows = await reads.changes_after(chat_id, self.cursors[chat_id], page)
+                    rows = await chat_db.changes_after(chat_id, self.cursors[chat_id], page)
                     for seq, payload in rows:
                         cursor = self.cursors.get(chat_id)
                         if cursor is None or seq != cursor + 1:
@@ -450,7 +449,7 @@ class Session:
         user = self.user
         assert user is not None
         try:
-            member = await self.server.reads.is_member(frame.chat_id, user.user_id)
+            member = await self.server.chat_db.is_member(frame.chat_id, user.user_id)
         except Exception as exc:
             log.warning("membership check failed: %r", exc)
             self.error(ErrorCode.UNAVAILABLE, "Try again.", client_id=frame.client_id, chat_id=frame.chat_id)
@@ -551,8 +550,7 @@ class Session:
         user = self.user
         assert user is not None
         try:
-            async with self.server.reads.engine.begin() as conn:
-                result = await mark_read(conn, frame.chat_id, user.user_id, frame.seq)
+            result = await self.server.chat_db.mark_read(frame.chat_id, user.user_id, frame.seq)
         except Exception as exc:
             log.warning("could not store a read position: %r", exc)
             self.error(ErrorCode.UNAVAILABLE, "The read position was not stored.", chat_id=frame.chat_id)

@@ -5,7 +5,6 @@ platform left outside the cluster (topics, bucket, index) whatever its deletion 
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,26 +15,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from opensearchpy import AsyncOpenSearch
 
 from parley.testing import s3
+from parley.testing.waiting import TimedOut as TimedOut
+from parley.testing.waiting import wait_for as wait_for
 
 GROUP, VERSION, PLURAL = "parley.dev", "v1alpha1", "chatplatforms"
 CRD_FILE = Path(__file__).resolve().parents[3] / "crds" / "chatplatform.yaml"
 T = TypeVar("T")
-
-
-class TimedOut(AssertionError):
-    pass
-
-
-def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
-    """Polls `check` until it returns something truthy, which is returned."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimedOut(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def install_crd(api: Any, path: Path = CRD_FILE) -> None:

@@ -31,6 +31,10 @@ class Signer:
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
+        self.pem = pem.decode()
+        self.public_pem = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         # Loaded once: jose would parse (and slowly check) the PEM again for every token.
         self._key = jwk.construct(pem, algorithm="RS256")
         numbers = key.public_key().public_numbers()
@@ -43,8 +47,17 @@ class Signer:
             "e": _b64_uint(numbers.e),
         }
 
+    def jwk(self) -> dict[str, str]:
+        return dict(self._jwk)
+
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [dict(self._jwk)]}
+        return {"keys": [self.jwk()]}
+
+    def sign(self, claims: Mapping[str, Any], **header: Any) -> str:
+        """Exactly these claims; `alg` and other header fields as given (forged tokens)."""
+        alg = header.pop("alg", "RS256")
+        key = self._key if alg == "RS256" else self.pem
+        return jwt.encode(dict(claims), key, algorithm=alg, headers={"kid": self.kid, **header})
 
     def token(
         self,
@@ -67,7 +80,7 @@ class Signer:
             "preferred_username": username,
             **(extra or {}),
         }
-        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"})
+        return self.sign(claims, typ="JWT")
 
 
 class StaticJwks:

@@ -85,7 +85,7 @@ async def test_group_creation_and_limits(
     async def create(body: dict[str, Any]) -> httpx.Response:
         return await client.post("/chats/groups", json=body, headers=owner.auth)
 
-    for title in ("", "   ", "x" * 129, "tab\there", None):
+    for title in ("", "   ", "x" * 129, "tab\there", None, "admins\u202e", "a\u2066b\u2069", "\u202dx"):
         assert (await create({"title": title})).status_code == 422, title
     assert (await create({"title": "x" * 128})).status_code == 201
     too_many = await create({"title": "big", "member_ids": [str(p.id) for p in others[:8]]})  # 9 > 8

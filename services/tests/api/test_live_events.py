@@ -20,9 +20,10 @@ from parley.api.settings import ApiSettings
 from parley.common.chat.channels import chat_channel, user_channel
 from parley.common.topics import Topics
 from parley.testing.tokens import Signer, StaticJwks
+from parley.testing.waiting import eventually
 
 from tests.api.conftest import BASE_URL, MakePeople, database
-from tests.kafka_reader import chat_events, eventually
+from tests.kafka_reader import chat_events
 
 
 async def test_membership_events_go_to_redis_and_kafka(

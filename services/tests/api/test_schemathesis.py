@@ -2,18 +2,21 @@
 whatever a client sends, the answer is never a 5xx and always matches the schema.
 
 Random ids would only ever meet 404s, so the caller owns a group and a direct chat with messages
-in them, and half of the generated chat and user ids are swapped for those real ones."""
+in them, and half of the generated chat and user ids are swapped for those real ones.
+
+And a property over every datetime a client can send to the api or auth (found in their OpenAPI
+schemas): in the documented range it is taken, outside it (or without an offset) it is a 422."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -22,6 +25,7 @@ import pytest
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from parley.api.app import create_app
 from parley.api.settings import ApiSettings
 from parley.common.chat.store import store_commands
@@ -29,6 +33,7 @@ from parley.common.db import Database
 from parley.common.topics import Topics
 from parley.testing.plugin import unique
 from parley.testing.tokens import ISSUER, Signer, StaticJwks
+from parley.testing.waiting import free_port
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -49,13 +54,6 @@ class LiveApi:
     chat_ids: list[str]
     members: list[str]  # in the group and staying there
     victims: list[str]  # in the group, for the removals
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def _seed(dsn: str) -> tuple[list[uuid.UUID], uuid.UUID, uuid.UUID]:
@@ -100,7 +98,7 @@ def live_api(
         kafka_topic_prefix=session_topics.prefix,
         auth_issuer=ISSUER,
     )
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, jwks=StaticJwks(signer)), host="127.0.0.1", port=port, log_level="warning"
@@ -203,3 +201,103 @@ def test_the_api_never_fails_and_keeps_to_its_schema(
             label,
             sorted(set(statuses)),
         )
+
+
+# --- every datetime input is range-checked at the edge ------------------------------------------
+
+
+def _datetime_inputs(openapi: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(operation, where, field) of every date-time a client sends: body fields (nested too) and
+    query parameters."""
+    components = openapi.get("components", {}).get("schemas", {})
+
+    def fields(schema: dict[str, Any], path: str, seen: frozenset[str]) -> set[str]:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            return set() if name in seen else fields(components[name], path, seen | {name})
+        found = {path} if schema.get("format") == "date-time" else set()
+        for key in ("anyOf", "oneOf", "allOf"):
+            for option in schema.get(key, []):
+                found |= fields(option, path, seen)
+        for name, child in schema.get("properties", {}).items():
+            found |= fields(child, f"{path}.{name}" if path else name, seen)
+        if "items" in schema:
+            found |= fields(schema["items"], f"{path}[]", seen)
+        return found
+
+    inputs = set()
+    for route, operations in openapi["paths"].items():
+        for method, operation in operations.items():
+            label = f"{method.upper()} {route}"
+            for parameter in operation.get("parameters", []):
+                for name in fields(parameter.get("schema", {}), "", frozenset()):
+                    inputs.add((label, parameter["in"], name or parameter["name"]))
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                for name in fields(content.get("schema", {}), "", frozenset()):
+                    inputs.add((label, "body", name))
+    return inputs
+
+
+def _mute(live: LiveApi, value: str) -> httpx.Request:
+    return httpx.Request(
+        "PUT",
+        f"{live.url}/chats/{live.chat_ids[0]}/mute",
+        json={"muted": True, "until": value},
+        headers=live.headers,
+    )
+
+
+# How to send each datetime input in an otherwise valid request. A new datetime input in the api
+# or auth schema fails the coverage test below until it has a line here.
+DATETIME_REQUESTS: dict[tuple[str, str, str], Any] = {
+    ("PUT /chats/{chat_id}/mute", "body", "until"): _mute,
+}
+
+
+def test_every_datetime_input_of_api_and_auth_is_covered() -> None:
+    from parley.auth.app import create_app as create_auth_app
+    from parley.auth.settings import AuthSettings
+
+    api_inputs = _datetime_inputs(create_app(ApiSettings()).openapi())
+    auth_inputs = _datetime_inputs(create_auth_app(AuthSettings()).openapi())
+    assert api_inputs | auth_inputs == set(DATETIME_REQUESTS)
+
+
+_offsets = st.builds(
+    lambda minutes: timezone(timedelta(minutes=minutes)), st.integers(-(24 * 60 - 1), 24 * 60 - 1)
+)
+_datetimes = st.one_of(
+    st.datetimes(timezones=st.one_of(st.just(UTC), _offsets)),
+    st.datetimes(),  # naive: no offset, refused
+)
+
+
+@pytest.mark.parametrize("key", sorted(DATETIME_REQUESTS), ids=" ".join)
+def test_datetime_inputs_are_range_checked(key: tuple[str, str, str], live_api: LiveApi) -> None:
+    """Year 1 or 9999 with an offset, naive times, anything in between: a 2xx when in the
+    documented range, a 422 otherwise, never a 5xx (it used to reach PostgreSQL and fail there)."""
+    build = DATETIME_REQUESTS[key]
+    outcomes: set[tuple[bool, int]] = set()
+
+    @given(moment=_datetimes)
+    @settings(
+        max_examples=3 * EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
+    def check(moment: datetime) -> None:
+        valid = moment.tzinfo is not None and _storable(moment)
+        with httpx.Client() as client:
+            response = client.send(build(live_api, moment.isoformat()))
+        assert response.status_code == (200 if valid else 422), (moment.isoformat(), response.text)
+        outcomes.add((valid, response.status_code))
+
+    check()
+    # Both sides of the range were tried (the bounds are where hypothesis looks first).
+    assert {valid for valid, _ in outcomes} == {True, False}, outcomes
+
+
+def _storable(moment: datetime) -> bool:
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return datetime(1970, 1, 1, tzinfo=UTC) <= utc < datetime(9999, 1, 1, tzinfo=UTC)

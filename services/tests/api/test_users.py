@@ -54,6 +54,10 @@ async def test_own_profile_defaults_and_changes(client: httpx.AsyncClient, make_
     assert (await client.get("/users/me", headers=ada.auth)).json() == me
 
 
+# U+202A-U+202E (embeddings, overrides) and U+2066-U+2069 (isolates).
+BIDI_CONTROLS = [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+
+
 async def test_profile_validation(client: httpx.AsyncClient, make_people: MakePeople) -> None:
     [ada] = await make_people("ada")
     for body in (
@@ -62,6 +66,8 @@ async def test_profile_validation(client: httpx.AsyncClient, make_people: MakePe
         {"display_name": "x" * 65},
         {"display_name": "a\x00b"},
         {"display_name": "line\nbreak"},
+        # Bidirectional overrides and isolates: "evil\u202egpj.exe" renders as "evilexe.jpg".
+        *({"display_name": f"evil{chr(code)}gpj.exe"} for code in BIDI_CONTROLS),
         {"avatar_attachment_id": "not-a-uuid"},
         {"notification_preferences": {"delivery": "weekly"}},
         {"notification_preferences": {"pigeon": True}},

@@ -49,6 +49,53 @@ async def test_account_is_throttled_whether_it_exists_or_not(
         assert (await login(client, "grace", PASSWORD)).status_code == 200
 
 
+async def test_concurrent_guesses_are_counted_before_the_password_check(
+    make_settings: Callable[..., AuthSettings],
+) -> None:
+    """Eight wrong passwords at once for one name: at most the limit get a password check (the
+    attempt is counted atomically before it), the rest are refused without one."""
+    limit = 5
+    app = create_app(make_settings(auth_throttle_account_failures=limit, auth_throttle_window_seconds=60))
+    async with LifespanManager(app), client_for(app) as client:
+        await register(client, "ada")
+        hasher = app.state.auth.hasher
+        verify = hasher.verify
+        checked = 0
+
+        async def counting_verify(stored: str | None, password: str) -> bool:
+            nonlocal checked
+            checked += 1
+            return bool(await verify(stored, password))
+
+        hasher.verify = counting_verify
+        responses = await asyncio.gather(*(login(client, "ada", f"{WRONG} {index}") for index in range(8)))
+        statuses = sorted(response.status_code for response in responses)
+        assert checked <= limit, statuses
+        assert statuses == [401] * limit + [429] * (8 - limit)
+        # The right password is refused too now, and without a check.
+        assert_throttled(await login(client, "ada", PASSWORD), 60)
+        assert checked == limit
+
+
+async def test_concurrent_wrong_current_passwords_are_counted_before_the_check(
+    make_settings: Callable[..., AuthSettings],
+) -> None:
+    limit = 3
+    app = create_app(make_settings(auth_throttle_account_failures=limit))
+    async with LifespanManager(app), client_for(app) as client:
+        await register(client, "ada")
+        token = (await login(client, "ada", PASSWORD)).json()["access_token"]
+        body = {"current_password": WRONG, "new_password": "another long passphrase"}
+        responses = await asyncio.gather(
+            *(
+                client.post("/auth/me/password", json=body, headers={"Authorization": f"Bearer {token}"})
+                for _ in range(8)
+            )
+        )
+        statuses = sorted(response.status_code for response in responses)
+        assert statuses == [403] * limit + [429] * (8 - limit)
+
+
 async def test_throttle_window_ends(make_settings: Callable[..., AuthSettings]) -> None:
     app = create_app(make_settings(auth_throttle_account_failures=2, auth_throttle_window_seconds=1))
     async with LifespanManager(app), client_for(app) as client:

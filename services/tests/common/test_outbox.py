@@ -20,9 +20,10 @@ from parley.common.events import MemberAdded, StoredEventType, parse_live_event
 from parley.common.kafka import KafkaProducer
 from parley.common.outbox import OutboxDrainer, enqueue
 from parley.common.topics import Topics
+from parley.testing.waiting import eventually
 
 from tests.factories import create_chat, create_users
-from tests.kafka_reader import chat_events, eventually
+from tests.kafka_reader import chat_events
 
 
 @pytest.fixture

@@ -13,14 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from jose import jwt
 from parley.common.auth import HttpJwksSource, InvalidToken, KeysUnavailable, TokenVerifier
+from parley.testing import tokens
 
 ISSUER = "http://issuer.test"
 AUDIENCE = "parley"
@@ -31,38 +29,12 @@ def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def b64_uint(value: int) -> str:
-    return b64(value.to_bytes((value.bit_length() + 7) // 8, "big"))
-
-
-class Signer:
-    def __init__(self, kid: str) -> None:
-        self.kid = kid
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.pem = self.key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-        self.public_pem = self.key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-
-    def jwk(self) -> dict[str, str]:
-        numbers = self.key.public_key().public_numbers()
-        return {
-            "kty": "RSA",
-            "use": "sig",
-            "alg": "RS256",
-            "kid": self.kid,
-            "n": b64_uint(numbers.n),
-            "e": b64_uint(numbers.e),
-        }
+class Signer(tokens.Signer):
+    """parley.testing's signer, signing good claims (with these changed) unless told otherwise."""
 
     def sign(self, claims: Mapping[str, Any] | None = None, **header: Any) -> str:
         body = {**good_claims(), **(claims or {})}
-        body = {k: v for k, v in body.items() if v is not None}
-        return jwt.encode(
-            body, self.pem, algorithm=header.pop("alg", "RS256"), headers={"kid": self.kid, **header}
-        )
+        return super().sign({k: v for k, v in body.items() if v is not None}, **header)
 
 
 def good_claims() -> dict[str, Any]:
@@ -240,7 +212,9 @@ async def test_jwks_outage_keeps_cached_keys(
     await verifier.verify(signers["a"].sign())
     server.fail = True
     now[0] += 301
-    await verifier.verify(signers["a"].sign())  # stale but usable
+    principal = await verifier.verify(signers["a"].sign())  # stale but usable
+    assert str(principal.user_id) == SUB
+    assert server.requests >= 2  # it did try to refresh, and the endpoint failed
 
 
 async def test_no_keys_at_all(

@@ -6,17 +6,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from hypothesis import given
-from hypothesis import strategies as st
-from parley.auth.identity import username_key as auth_username_key
 from parley.common.db import sync_url
 from parley.common.users.directory import username_key, users
 from parley.migrations.metadata import target_metadata
-
-
-@given(st.text(max_size=40))
-def test_username_key_is_auths(name: str) -> None:
-    assert username_key(name) == auth_username_key(name)
 
 
 def test_prefixes_of_keys_match_keys_of_prefixes_for_real_usernames() -> None:

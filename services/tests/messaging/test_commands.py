@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from parley.api.membership import add_members, remove_member
 from parley.common.chat.publish import EventPublisher
 from parley.common.kafka import KafkaProducer
+from parley.testing.waiting import holds
 
 from tests.messaging.conftest import Platform
 
@@ -102,8 +103,12 @@ async def test_edits_deletes_and_reactions_take_the_same_path_and_get_seqs(platf
     read = await ada_client.expect("read")
     assert read == {"type": "read", "chat_id": chat, "user_id": str(bob.id), "last_read_seq": seq + 3}
     await bob_client.expect("read")
-    await asyncio.sleep(0.5)
-    assert sum(f["type"] == "typing" for f in ada_client.frames) == 1
+    await holds(
+        lambda: asyncio.sleep(0, sum(f["type"] == "typing" for f in ada_client.frames)),
+        lambda typings: typings == 1,
+        seconds=0.5,
+        reason="the four throttled typing frames went before the read ada already got",
+    )
     assert bob_client.find("typing") is None
     assert await platform.change_seqs(chat) == list(range(1, seq + 4))
 
@@ -143,8 +148,12 @@ async def test_membership_changes_reach_connected_users_and_their_permissions(pl
         # And bob no longer hears the chat.
         await ada_client.send_message(chat, "bye")
         await ada_client.wait_until(lambda: len(ada_client.messages(chat)) == 2, what="ada's message")
-        await asyncio.sleep(0.3)
-        assert len(bob_client.messages(chat)) == 1
+        await holds(
+            lambda: asyncio.sleep(0, len(bob_client.messages(chat))),
+            lambda count: count == 1,
+            seconds=0.3,
+            reason="ada already got her own 'bye', published to the same chat channel",
+        )
     finally:
         await producer.stop()
         await redis.aclose()

@@ -14,11 +14,11 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 from parley.common.chat.channels import chat_channel, user_channel
+from parley.common.chat.publish import EventPublisher
 from parley.common.db import Database
 from parley.common.events import encode
 from parley.common.kafka import KafkaProducer
 from parley.common.topics import chat_key
-from parley.consumer.publish import BatchPublisher
 from parley.consumer.settings import ConsumerSettings
 from parley.consumer.worker import CommandWorker
 
@@ -73,7 +73,7 @@ async def test_a_replayed_batch_stores_nothing_new_and_re_emits_the_stored_event
             worker = CommandWorker(
                 settings,
                 database.engine,
-                BatchPublisher(redis, env["PARLEY_REDIS_KEY_PREFIX"], producer, platform.topics),
+                EventPublisher(redis, env["PARLEY_REDIS_KEY_PREFIX"], producer, platform.topics),
                 platform.topics.commands,
             )
             await run_worker_until(worker, len(commands))

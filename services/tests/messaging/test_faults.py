@@ -15,12 +15,13 @@ import contextlib
 import time
 import uuid
 
+import pytest
 from parley.devstack.stack import Stack
 from parley.testing.wsclient import ChatClient, Sender
 
 from tests.messaging.conftest import Person, Platform
 
-pytestmark = __import__("pytest").mark.timeout(240)
+pytestmark = pytest.mark.timeout(240)
 
 
 async def paced(count: int, per_second: float) -> None:
@@ -141,6 +142,7 @@ async def test_clients_of_a_killed_socket_catch_up_exactly_on_another(platform: 
         assert new.find("synced") is not None
 
 
+@pytest.mark.disruptive  # stops the dev stack's Kafka, which every other test shares
 async def test_kafka_outage_answers_retryable_errors_and_loses_nothing_accepted(platform: Platform) -> None:
     _, socket = platform.start_all("consumer", "socket")
     ada, bob = await platform.people("ada", "bob")

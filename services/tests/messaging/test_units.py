@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import uuid
 from datetime import UTC, datetime
 
@@ -16,7 +17,7 @@ from parley.common.kafka import CachingPartitioner
 from parley.consumer.publish import unique_events
 from parley.socket import protocol
 from parley.socket.protocol import FrameError, parse_client_frame
-from parley.socket.pubsub import _Incomplete, _parse
+from parley.socket.pubsub import RedisUnavailable, Subscriber, _Connection, tls_context
 from parley.socket.ratelimit import TokenBucket
 from parley.socket.session import command_id
 from parley.socket.wsserver import handshake_token, select_subprotocol, text_frame
@@ -108,16 +109,26 @@ def test_subprotocol_negotiation() -> None:
         select("parley.v2")
 
 
-def test_resp_parsing_handles_partial_input() -> None:
+async def test_the_subscriber_takes_messages_cut_anywhere_and_error_replies() -> None:
+    got: list[tuple[bytes, bytes]] = []
+    subscriber = Subscriber("redis://127.0.0.1:1", lambda channel, data: got.append((channel, data)))
+    subscriber.refs[b"chan"] = 1
+    replies: list[object] = []
+    subscriber._reply = lambda value: (replies.append(value), Subscriber._reply(subscriber, value))  # type: ignore[method-assign]
     message = b"*3\r\n$7\r\nmessage\r\n$4\r\nchan\r\n$5\r\nhello\r\n"
-    value, end = _parse(bytearray(message), 0)
-    assert value == [b"message", b"chan", b"hello"] and end == len(message)
-    for cut in range(len(message)):
-        with pytest.raises(_Incomplete):
-            _parse(bytearray(message[:cut]), 0)
-    assert _parse(bytearray(b":12\r\n"), 0) == (12, 5)
-    assert _parse(bytearray(b"+OK\r\n"), 0) == (b"OK", 5)
-    assert _parse(bytearray(b"$-1\r\n"), 0) == (None, 5)
+    conn = _Connection(subscriber)
+    for byte in message * 2 + b"-ERR no\r\n":
+        conn.data_received(bytes([byte]))
+    assert got == [(b"chan", b"hello")] * 2
+    assert isinstance(replies[-1], RedisUnavailable) and str(replies[-1]) == "ERR no"
+
+
+def test_rediss_urls_get_tls() -> None:
+    assert tls_context("redis", {}) is None
+    strict = tls_context("rediss", {})
+    assert strict is not None and strict.check_hostname and strict.verify_mode == ssl.CERT_REQUIRED
+    lax = tls_context("rediss", {"ssl_cert_reqs": ["none"]})
+    assert lax is not None and not lax.check_hostname and lax.verify_mode == ssl.CERT_NONE
 
 
 def test_token_bucket_allows_a_burst_then_the_rate() -> None:

@@ -7,7 +7,7 @@ import contextlib
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
 import httpx
@@ -28,21 +28,6 @@ from parley.testing.tokens import ISSUER, Signer, StaticJwks
 T = TypeVar("T")
 
 TIMING = Timing(ttl=30, forget=600, last_seen_retention=3600, stopped_tombstone=600, outbox_max=1000)
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], *, within: float, every: float = 0.05
-) -> tuple[T, float]:
-    """Poll `probe` until `accept` holds; returns the last value and the seconds it took. Fails the
-    test with the last value seen when time is up."""
-    start = time.monotonic()
-    while True:
-        value = await probe()
-        if accept(value):
-            return value, time.monotonic() - start
-        if time.monotonic() - start > within:
-            pytest.fail(f"not within {within} s; last value: {value!r}")
-        await asyncio.sleep(every)
 
 
 @pytest.fixture(scope="session")

@@ -28,12 +28,12 @@ from parley.presence.outbox import KafkaOutbox
 from parley.presence.settings import PresenceSettings
 from parley.presence.store import PresenceStore
 from parley.testing.tokens import Signer
+from parley.testing.waiting import eventually
 from pydantic import SecretStr
 
 from tests.presence.conftest import (
     HEARTBEAT,
     closed_port,
-    eventually,
     presence_topic,
     rest_presence,
     running,

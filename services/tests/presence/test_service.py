@@ -14,13 +14,13 @@ from parley.common.presence import ConnectionReporter
 from parley.common.topics import Topics
 from parley.presence.settings import PresenceSettings
 from parley.testing.tokens import Signer
+from parley.testing.waiting import eventually, holds
 
 from tests.presence.conftest import (
     HEARTBEAT,
     SWEEP,
     TTL,
     ChannelWatch,
-    eventually,
     presence_topic,
     rest_presence,
     running,
@@ -64,8 +64,13 @@ async def test_devices_away_and_disconnects_reach_rest_redis_and_kafka(
     assert presence[alice][1] is not None  # last seen: when the laptop went
 
     # Heartbeats keep bob's connection alive well past the TTL.
-    await asyncio.sleep(TTL * 2)
-    assert (await now())[bob][0] == "online"
+    await holds(
+        now,
+        lambda presence: presence[bob][0] == "online",
+        seconds=TTL * 2,
+        reason="without heartbeats the connection would be swept within the TTL",
+        every=0.25,
+    )
 
     await socket_a.stop()
     await socket_b.stop()

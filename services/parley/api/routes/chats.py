@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from parley.api import chats, history, membership
+from parley.api import chat_list, history, membership
 from parley.api.deps import ConnDep, OutboxDep, PublisherDep, ReadConnDep, SettingsDep
 from parley.api.errors import ChatNotFound
 from parley.api.schemas import (
@@ -52,7 +52,7 @@ async def list_chats(
     limit: Annotated[int, Query(ge=1, le=CHATS_PAGE_MAX)] = CHATS_PAGE_DEFAULT,
     cursor: Cursor | None = None,
 ) -> ChatList:
-    return await chats.list_chats(conn, user.user_id, limit=limit, cursor=cursor)
+    return await chat_list.list_chats(conn, user.user_id, limit=limit, cursor=cursor)
 
 
 @router.post(
@@ -73,7 +73,7 @@ async def create_direct(
         outbox.wake()
     if not created:
         response.status_code = status.HTTP_200_OK
-    return await chats.get_chat(conn, user.user_id, chat_id)
+    return await chat_list.get_chat(conn, user.user_id, chat_id)
 
 
 @router.post(
@@ -90,12 +90,12 @@ async def create_group(
         conn, user.user_id, body.title, body.member_ids, max_members=settings.api_max_group_members
     )
     outbox.wake()
-    return await chats.get_chat(conn, user.user_id, chat_id)
+    return await chat_list.get_chat(conn, user.user_id, chat_id)
 
 
 @router.get("/{chat_id}", responses=responses(404), summary="One of my chats")
 async def get_chat(chat_id: uuid.UUID, user: CurrentUser, conn: ReadConnDep) -> ChatSummary:
-    return await chats.get_chat(conn, user.user_id, chat_id)
+    return await chat_list.get_chat(conn, user.user_id, chat_id)
 
 
 @router.patch(
@@ -109,7 +109,7 @@ async def rename_chat(
 ) -> ChatSummary:
     if await membership.rename(conn, user.user_id, chat_id, body.title):
         outbox.wake()
-    return await chats.get_chat(conn, user.user_id, chat_id)
+    return await chat_list.get_chat(conn, user.user_id, chat_id)
 
 
 @router.post(
@@ -128,7 +128,7 @@ async def leave_chat(chat_id: uuid.UUID, user: CurrentUser, conn: ConnDep, outbo
 @router.put("/{chat_id}/mute", responses=responses(404), summary="Mute or unmute a chat for me")
 async def mute_chat(chat_id: uuid.UUID, body: MuteChat, user: CurrentUser, conn: ConnDep) -> ChatSummary:
     await membership.mute(conn, user.user_id, chat_id, body.muted, body.until)
-    return await chats.get_chat(conn, user.user_id, chat_id)
+    return await chat_list.get_chat(conn, user.user_id, chat_id)
 
 
 @router.get(
@@ -176,5 +176,5 @@ async def read_chat(
             await publisher.publish_live(chat_id, event)
         except Exception as exc:  # a read receipt is ephemeral: never fail the request for it
             log.warning("could not publish a read receipt for chat %s: %r", chat_id, exc)
-    unread = await chats.unread_count(conn, user.user_id, chat_id, position)
+    unread = await chat_list.unread_count(conn, user.user_id, chat_id, position)
     return ReadState(chat_id=chat_id, last_read_seq=position, unread_count=unread)

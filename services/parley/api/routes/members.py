@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from parley.api import members, membership
+from parley.api import member_list, membership
 from parley.api.deps import ConnDep, OutboxDep, ReadConnDep, SettingsDep
 from parley.api.schemas import (
     MEMBERS_PAGE_DEFAULT,
@@ -31,7 +31,7 @@ async def list_members(
     limit: Annotated[int, Query(ge=1, le=MEMBERS_PAGE_MAX)] = MEMBERS_PAGE_DEFAULT,
     cursor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
 ) -> MemberList:
-    return await members.list_members(conn, user.user_id, chat_id, limit=limit, cursor=cursor)
+    return await member_list.list_members(conn, user.user_id, chat_id, limit=limit, cursor=cursor)
 
 
 @router.post(
@@ -54,7 +54,7 @@ async def add_members(
     )
     if events:
         outbox.wake()
-    return MemberList(members=await members.get_members(conn, chat_id, added), next_cursor=None)
+    return MemberList(members=await member_list.get_members(conn, chat_id, added), next_cursor=None)
 
 
 @router.delete(
@@ -88,4 +88,4 @@ async def change_role(
 ) -> MemberOut:
     if await membership.change_role(conn, user.user_id, chat_id, user_id, body.role):
         outbox.wake()
-    return await members.get_member(conn, chat_id, user_id)
+    return await member_list.get_member(conn, chat_id, user_id)

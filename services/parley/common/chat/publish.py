@@ -1,15 +1,21 @@
-"""Publishing stored chat events: to the chat's Redis channel (live delivery by the socket pods),
-to the channels of users a membership change concerns, and to the events topic (search,
-notification). At least once: a retry may publish an event again, and readers drop a seq they
-have already seen."""
+"""Publishing stored chat events, the one way (the consumer after a batch, the api's outbox drainer
+after a membership change): to the chat's Redis channel (live delivery by the socket pods), to the
+channels of users a membership change concerns, and to the events topic (search, notification),
+Redis and Kafka at once, after the events were stored and committed (live delivery does not wait
+for the events topic's ack). Rejections of commands go to their sender's channel.
+
+At least once: a failure of either publishes the whole set again (Redis copies included), and a
+replayed command re-emits the event stored the first time. Readers drop a seq they already have.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 
 from parley.common.chat.channels import chat_channel, user_channel
-from parley.common.events import Event, StoredEventType, audience, encode
+from parley.common.events import CommandRejected, Event, StoredEventType, audience, encode
 from parley.common.kafka import KafkaProducer
 from parley.common.redis import Redis
 from parley.common.topics import Topics, chat_key
@@ -22,21 +28,31 @@ class EventPublisher:
         self.producer = producer
         self.topics = topics
 
-    async def publish(self, events: Sequence[StoredEventType]) -> None:
-        """Kafka first: a failure there is retried as a whole, and the Redis copies that would
-        otherwise have gone out already are not worth duplicating."""
-        if not events:
+    async def publish(
+        self, events: Sequence[StoredEventType], rejected: Sequence[CommandRejected] = ()
+    ) -> None:
+        if not events and not rejected:
             return
-        await self.producer.send_many(
-            [(self.topics.events, chat_key(event.chat_id), encode(event)) for event in events]
-        )
+        encoded = [(event, encode(event)) for event in events]
+        await asyncio.gather(self._redis(encoded, rejected), self._kafka(encoded))
+
+    async def _redis(
+        self, encoded: Sequence[tuple[StoredEventType, bytes]], rejected: Sequence[CommandRejected]
+    ) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            for event in events:
-                data = encode(event)
+            for event, data in encoded:
                 pipe.publish(chat_channel(self.prefix, event.chat_id), data)
                 for user_id in audience(event):
                     pipe.publish(user_channel(self.prefix, user_id), data)
+            for rejection in rejected:
+                pipe.publish(user_channel(self.prefix, rejection.user_id), encode(rejection))
             await pipe.execute()
+
+    async def _kafka(self, encoded: Sequence[tuple[StoredEventType, bytes]]) -> None:
+        if encoded:
+            await self.producer.send_many(
+                [(self.topics.events, chat_key(event.chat_id), data) for event, data in encoded]
+            )
 
     async def publish_live(self, chat_id: uuid.UUID, event: Event) -> None:
         """An ephemeral event (read position, typing): Redis only, never stored."""

@@ -37,9 +37,8 @@ def username_prefix_index(table: sa.Table) -> sa.Index:
 
 def username_key(name: str) -> str:
     """The canonical form usernames are compared in: NFKC, case-folded, decimal digits of any
-    script as ASCII digits, look-alike letters as the Latin letter. It must equal auth's
-    (parley.auth.identity.username_key; a test holds the two together): the api looks users up by
-    a prefix of it."""
+    script as ASCII digits, look-alike letters as the Latin letter. The one definition: auth makes
+    the stored keys with it (parley.auth.identity) and the api looks users up by a prefix of it."""
     folded = unicodedata.normalize("NFKC", name).casefold()
     digits = "".join(str(unicodedata.digit(c)) if unicodedata.category(c) == "Nd" else c for c in folded)
     return digits.translate(_CONFUSABLE)

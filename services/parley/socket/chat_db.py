@@ -1,5 +1,6 @@
-"""What the socket reads from PostgreSQL: a user's chats, one membership, and a chat's change log
-after a seq (for catching a connection up). Events come back as the JSON text they were stored as,
+"""The socket's PostgreSQL access: what it reads (a user's chats, one membership, and a chat's
+change log after a seq, for catching a connection up) and the one thing it writes (a read
+position). Events come back as the JSON text they were stored as,
 to be forwarded without being parsed."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from parley.common.chat.models import chat_changes, chat_members, chats
+from parley.common.chat.readstate import mark_read
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,7 @@ class ChatPosition:
     last_read_seq: int
 
 
-class Reads:
+class ChatDb:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
@@ -63,3 +65,8 @@ class Reads:
                 .limit(limit)
             )
             return [(int(row.seq), row.event.encode()) for row in rows]
+
+    async def mark_read(self, chat_id: uuid.UUID, user_id: uuid.UUID, seq: int) -> tuple[int, bool] | None:
+        """Moves the user's read position (never backwards); None if they are not a member."""
+        async with self.engine.begin() as conn:
+            return await mark_read(conn, chat_id, user_id, seq)

@@ -18,8 +18,8 @@ from pydantic import ValidationError
 
 from parley.common.backoff import Backoff
 from parley.common.events import parse_connection_event
+from parley.common.worker import Worker
 from parley.presence.store import AnyConnectionEvent
-from parley.presence.worker import Worker
 
 log = logging.getLogger(__name__)
 
