@@ -10,8 +10,8 @@ import pytest
 from parley.devstack.stack import Stack
 from parley.testing.chatplatforms import Platforms, condition, is_current_and_ready, platform_spec, wait_for
 from parley.testing.operator_process import OperatorProcess
-from parley_operator.api.spec import SERVICE_NAMES
 from parley.testing.waiting import holds_sync
+from parley_operator.api.spec import SERVICE_NAMES
 from parley_operator.names import Installation
 
 pytestmark = pytest.mark.kube

@@ -36,11 +36,6 @@ class Worker(ABC):
         """The loop's task while started (for the liveness check)."""
         return self._task
 
-    @property
-    def task(self) -> asyncio.Task[None] | None:
-        """The loop's task while started (for the liveness check)."""
-        return self._task
-
     @abstractmethod
     async def run(self) -> None:
         """The loop: returns once `stopping` is true (check it between steps)."""
