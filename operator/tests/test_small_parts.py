@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from parley.testing.waiting import eventually
 from parley_operator.backoff import CAP_SECONDS, retry_delay
 from parley_operator.coalesce import Coalescer
 from parley_operator.keys import KEY_BITS, generate_signing_key
@@ -57,11 +58,11 @@ async def test_passes_of_one_key_never_overlap_and_a_trigger_during_a_pass_runs_
         return tag
 
     first = asyncio.create_task(coalescer.run("acme", lambda: work("first")))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: asyncio.sleep(0, running["acme"]), lambda n: n == 1, within=5, what="first runs")
     assert coalescer.trigger("acme", lambda: work("queued"))
     assert coalescer.trigger("other", lambda: work("other"))
-    await asyncio.sleep(0.02)
-    assert done == ["other"]  # another platform is not held up
+    await eventually(lambda: asyncio.sleep(0, done), lambda d: "other" in d, within=5, what="other done")
+    assert done == ["other"]  # another platform is not held up; "queued" waits for "first"
     release.set()
     assert await first == "first"
     await coalescer.drain()

@@ -184,13 +184,11 @@ def test_the_platform_points_at_in_cluster_servers(helm: Helm, cluster_version: 
     spec = platform["spec"]
     assert spec["kafka"]["bootstrapServers"] == "t-parley-kafka.chat.svc:9092"
     assert {t["replicationFactor"] for t in spec["kafka"]["topics"].values()} == {1}
-    # Giving a topic only its replication factor keeps each topic's own default partitions.
+    # The chart gives every topic its replication factor; those the values size (commands: 3) keep
+    # that, the others only got the factor and keep their own partitions (presence 6, the DLQ 1).
     topics = parse_spec(spec).kafka.topics
-    assert (topics.commands.partitions, topics.presence.partitions, topics.notifications_dlq.partitions) == (
-        12,
-        6,
-        1,
-    )
+    sized = (topics.commands.partitions, topics.presence.partitions, topics.notifications_dlq.partitions)
+    assert sized == (3, 6, 1)
     assert spec["opensearch"]["numberOfReplicas"] == 0
     secrets = {s["metadata"]["name"]: s["stringData"] for s in by_kind(objs, "Secret")}
     pg = secrets[spec["postgres"]["secretName"]]

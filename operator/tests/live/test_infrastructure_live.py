@@ -9,6 +9,8 @@ from typing import Any
 
 import kubernetes
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from parley.testing import s3
 from parley.testing.chatplatforms import (
     Platforms,
@@ -129,3 +131,51 @@ def test_delete_with_retain_keeps_topics_bucket_and_index(
     platforms.wait_gone(namespace, NAME, timeout=60)
     # Kept for a later installation, or for someone to remove by hand (the fixture does).
     assert externals(infra, inst) == present(inst)
+
+
+async def _make_topic(bootstrap: str, name: str, configs: dict[str, str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(name, num_partitions=1, replication_factor=1, topic_configs=configs)]
+        )
+    finally:
+        await admin.close()
+
+
+async def _topic_configs(bootstrap: str, name: str) -> dict[str, str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+        (resource,) = response.to_object()["resources"]
+        return {e["config_names"]: e["config_value"] for e in resource["config_entries"]}
+    finally:
+        await admin.close()
+
+
+def test_settings_change_one_by_one_and_a_replication_factor_drift_is_reported(
+    operator: OperatorProcess, platforms: Platforms, namespace: str, infra: dict[str, Any]
+) -> None:
+    inst = Installation(namespace, NAME)
+    presence = inst.topic("presence")
+    # There before the platform, with one replica and a setting of someone else's.
+    asyncio.run(_make_topic(infra["kafka_bootstrap"], presence, {"segment.ms": "3600000"}))
+    spec = platform_spec(infra["kafka_bootstrap"])
+    spec["kafka"]["topics"]["presence"] = {"partitions": 1, "replicationFactor": 2, "retentionHours": 5}
+    platforms.create(namespace, NAME, spec)
+    drifted = platforms.wait(
+        namespace,
+        NAME,
+        lambda p: is_current(p) and condition(p, "Degraded").get("reason") == "ReplicationFactorDrift",
+        "the replication factor drift to be reported",
+    )
+    assert (
+        f"topic {presence} has replication factor 1, the spec asks for 2"
+        in condition(drifted, "Degraded")["message"]
+    )
+    assert condition(platforms.wait_ready(namespace, NAME), "Ready")["status"] == "True"
+    configs = asyncio.run(_topic_configs(infra["kafka_bootstrap"], presence))
+    assert configs["retention.ms"] == str(5 * 3_600_000)
+    assert configs["segment.ms"] == "3600000"  # not ours: kept (the old full replace dropped it)

@@ -221,7 +221,7 @@ def _first_chatplatform() -> dict[str, Any]:
 
 
 def test_the_documented_first_chatplatform_becomes_ready_on_a_one_broker_kafka(
-    operator: OperatorProcess, platforms: Platforms, namespace: str, infra: dict[str, Any]
+    operator: OperatorProcess, platforms: Platforms, namespace: str, infra: dict[str, Any], k8s_api: Any
 ) -> None:
     example = _first_chatplatform()
     spec = example["spec"]
@@ -240,3 +240,12 @@ def test_the_documented_first_chatplatform_becomes_ready_on_a_one_broker_kafka(
         "notifications.v1": 6,
         "notifications.dlq.v1": 1,
     }
+    # Becoming Ready is posted as an Event on the ChatPlatform (kubectl describe shows it).
+    core = kubernetes.client.CoreV1Api(k8s_api)
+    name = example["metadata"]["name"]
+
+    def ready_event() -> bool:
+        events = core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}").items
+        return any(e.involved_object.kind == "ChatPlatform" and e.reason == "Ready" for e in events)
+
+    wait_for(ready_event, 30, "a Ready event on the ChatPlatform")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 
 from jose import jwt
 
 from parley.auth.keys import KeyStore
-from parley.common.auth import ALGORITHM
+from parley.common.auth import ALGORITHM, access_claims
 
 
 @dataclass(frozen=True)
@@ -28,18 +27,14 @@ class AccessTokenIssuer:
         self.ttl = ttl_seconds
 
     def issue(self, user_id: uuid.UUID, username: str, session_id: uuid.UUID) -> AccessToken:
-        now = int(time.time())
-        claims = {
-            "iss": self.issuer,
-            "aud": self.audience,
-            "sub": str(user_id),
-            "iat": now,
-            "nbf": now,
-            "exp": now + self.ttl,
-            "jti": uuid.uuid4().hex,
-            "sid": str(session_id),
-            "preferred_username": username,
-        }
+        claims = access_claims(
+            issuer=self.issuer,
+            audience=self.audience,
+            user_id=user_id,
+            username=username,
+            session_id=session_id,
+            ttl_seconds=self.ttl,
+        )
         kid, key = self.keys.signer()
         token = jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid, "typ": "JWT"})
         return AccessToken(token, self.ttl)

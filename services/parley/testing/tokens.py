@@ -4,7 +4,6 @@ of their own, its JWKS for the service's verifier, and tokens shaped like the au
 from __future__ import annotations
 
 import base64
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -12,6 +11,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwk, jwt
+
+from parley.common.auth.claims import access_claims
 
 ISSUER = "http://auth.test"
 AUDIENCE = "parley"
@@ -67,19 +68,14 @@ class Signer:
         ttl: int = 900,
         extra: Mapping[str, Any] | None = None,
     ) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": self.issuer,
-            "aud": self.audience,
-            "sub": str(user_id),
-            "iat": now,
-            "nbf": now,
-            "exp": now + ttl,
-            "jti": uuid.uuid4().hex,
-            "sid": str(uuid.uuid4()),
-            "preferred_username": username,
-            **(extra or {}),
-        }
+        claims = access_claims(
+            issuer=self.issuer,
+            audience=self.audience,
+            user_id=user_id,
+            username=username,
+            session_id=uuid.uuid4(),
+            ttl_seconds=ttl,
+        ) | dict(extra or {})
         return self.sign(claims, typ="JWT")
 
 

@@ -1,5 +1,6 @@
 """Access-token verification for every service (HTTP and WebSocket)."""
 
+from parley.common.auth.claims import access_claims
 from parley.common.auth.deps import CurrentUser, VerifierDep, WebSocketUser, current_user, websocket_user
 from parley.common.auth.verifier import (
     ALGORITHM,
@@ -23,6 +24,7 @@ __all__ = [
     "TokenVerifier",
     "VerifierDep",
     "WebSocketUser",
+    "access_claims",
     "current_user",
     "start_verifier",
     "websocket_user",
