@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import http.server
-import json
-import subprocess
 import threading
 import time
 import uuid
@@ -18,18 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 from jose import jwt
 from parley.auth.keys import KeyStore, generate_pem
 from parley.common.kafka import ensure_topics
 from parley.common.topics import Topics
-from parley.devstack.components.envoy import Envoy
-from parley.devstack.stack import Stack
+from parley.testing.envoy import EnvoyProcess
 from parley.testing.plugin import unique
 from parley.testing.processes import ServiceProcess, free_port
-from parley_operator.edge import EdgePolicy, Upstream, envoy_bootstrap
+from parley_operator.edge import EdgePolicy, Upstream
 
 ISSUER = "http://edge.test"
 WEB_MARKER = "<!-- parley web client (test stand-in) -->"
@@ -135,13 +131,6 @@ def edge_services(
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
-def _envoy_ready(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def edge(
     edge_services: tuple[dict[str, ServiceProcess], bytes],
@@ -149,41 +138,10 @@ def edge(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Edge]:
     procs, pem = edge_services
-    envoy = Envoy(Stack().paths, Stack().ui)
-    envoy.install()
     upstreams = {name: Upstream("127.0.0.1", proc.port) for name, proc in procs.items()} | {"web": web_root}
-    listen, health, admin = free_port(), free_port(), free_port()
-    config = envoy_bootstrap(
-        EdgePolicy(issuer=ISSUER, requests_per_second=RATE, burst=BURST, max_request_bytes=MAX_REQUEST_BYTES),
-        upstreams,
-        listen=Upstream("127.0.0.1", listen),
-        health=Upstream("127.0.0.1", health),
-        admin=Upstream("127.0.0.1", admin),
+    policy = EdgePolicy(
+        issuer=ISSUER, requests_per_second=RATE, burst=BURST, max_request_bytes=MAX_REQUEST_BYTES
     )
-    work = tmp_path_factory.mktemp("envoy")
-    (work / "envoy.json").write_text(json.dumps(config))
-    log = work / "envoy.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(envoy.binary),
-                "-c",
-                str(work / "envoy.json"),
-                "--disable-hot-restart",
-                "--concurrency",
-                "2",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while not _envoy_ready(health):
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "envoy not ready in 60 s:\n" + log.read_text()
-            time.sleep(0.1)
+    with EnvoyProcess(policy, upstreams, tmp_path_factory.mktemp("envoy")) as envoy:
         kid = KeyStore.from_pem(pem, retain_seconds=0).jwks()["keys"][0]["kid"]
-        yield Edge(f"http://127.0.0.1:{listen}", f"ws://127.0.0.1:{listen}/ws", log, pem, str(kid))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        yield Edge(envoy.url, envoy.ws_url, envoy.log, pem, str(kid))
