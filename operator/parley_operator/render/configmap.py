@@ -16,6 +16,7 @@ from typing import Any
 
 from parley_operator.api.durations import parse_duration
 from parley_operator.names import Installation
+from parley_operator.render import entry
 from parley_operator.render.context import RenderInput
 
 JWKS_PATH = "/.well-known/jwks.json"
@@ -23,11 +24,7 @@ JWKS_PATH = "/.well-known/jwks.json"
 
 def public_url(inp: RenderInput) -> str:
     """Where clients reach the platform (the status's endpoint)."""
-    ingress = inp.spec.ingress
-    if ingress is None:
-        return inp.installation.service_url("gateway")
-    scheme = "https" if ingress.tls is not None else "http"
-    return f"{scheme}://{ingress.host}"
+    return entry.public_url(inp.spec, inp.installation)
 
 
 def auth_issuer(inst: Installation) -> str:

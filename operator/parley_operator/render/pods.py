@@ -14,12 +14,12 @@ SIGNING_KEY_DIR = "/var/run/secrets/parley/signing-key"
 # Which secrets each service reads (only services the image has); everything else comes from the
 # shared ConfigMap and the container's env.
 SERVICE_NEEDS: dict[str, frozenset[str]] = {
-    "gateway": frozenset({"redis"}),
     "auth": frozenset({"postgres", "redis", "signing_key"}),
     "api": frozenset({"postgres", "redis"}),
     "socket": frozenset({"postgres", "redis"}),
     "consumer": frozenset({"postgres", "redis"}),
     "presence": frozenset({"redis"}),
+    "web": frozenset(),
     "migrate": frozenset({"postgres"}),
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from parley.devstack.component import Component
+from parley.devstack.components.envoy import Envoy
 from parley.devstack.components.kafka import Kafka
 from parley.devstack.components.kube.apiserver import KubeApiserver
 from parley.devstack.components.kube.controller_manager import KubeControllerManager
@@ -44,6 +45,8 @@ COMPONENTS: dict[str, type[Component]] = {
             env={"PARLEY_CONSUMER_ENSURE_TOPICS": "true", "PARLEY_CONSUMER_INSTANCE_ID": "dev-0"},
         ),
         service_component("socket", requires=("postgres", "redis", "kafka", "svc-auth", "svc-consumer")),
+        # The entry point, last: it fetches auth's keys at start and routes to every service.
+        Envoy,
     )
 }
 
@@ -52,6 +55,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp"),
     "kube": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
     "platform": ("svc-auth", "svc-api", "svc-presence", "svc-consumer", "svc-socket"),
+    "edge": ("envoy",),
 }
 PROFILES["all"] = tuple(dict.fromkeys(name for names in PROFILES.values() for name in names))
 
