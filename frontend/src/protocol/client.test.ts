@@ -19,6 +19,7 @@ class FakeSocket implements SocketLike {
   onmessage: ((ev: { data: unknown }) => void) | null = null;
   sent: Record<string, unknown>[] = [];
   closed = false;
+  protocols: string[] = [];
 
   send(data: string): void {
     this.sent.push(JSON.parse(data) as Record<string, unknown>);
@@ -140,8 +141,9 @@ function harness(initialPage: MessagePage = page(3, [3, 2, 1])): Harness {
   const client = new ParleyClient({
     url: "ws://test/ws",
     userId: ME,
-    connect: () => {
+    connect: (_url, protocols) => {
       const s = new FakeSocket();
+      s.protocols = protocols;
       sockets.push(s);
       return s;
     },
@@ -154,10 +156,16 @@ function harness(initialPage: MessagePage = page(3, [3, 2, 1])): Harness {
   return { client, sockets, api, env, last: () => sockets[sockets.length - 1]! };
 }
 
-async function connect(h: Harness): Promise<FakeSocket> {
-  const s = h.last();
+/** The next socket the client opens (it first gets a token: asynchronous). */
+async function nextSocket(h: { sockets: FakeSocket[] }, count: number): Promise<FakeSocket> {
+  await vi.waitFor(() => expect(h.sockets).toHaveLength(count));
+  const s = h.sockets[count - 1]!;
   s.accept();
-  await vi.waitFor(() => expect(s.framesOf("auth")).toHaveLength(1));
+  return s;
+}
+
+async function connect(h: Harness): Promise<FakeSocket> {
+  const s = await nextSocket(h, h.sockets.length + (h.sockets.at(-1)?.readyState === 0 ? 0 : 1));
   s.push(hello([{ chat_id: CHAT, last_seq: 3, last_read_seq: 3 }]));
   return s;
 }
@@ -251,12 +259,13 @@ describe("ParleyClient", () => {
     vi.useRealTimers();
   });
 
-  it("authenticates in the first frame with the protocol subprotocol and goes online", async () => {
+  it("authenticates in the handshake (subprotocols, never the URL) and goes online on hello", async () => {
     const h = harness();
     h.client.start();
     const s = await connect(h);
     expect(h.client.connection).toBe("online");
-    expect(s.framesOf("auth")[0]).toEqual({ type: "auth", token: "token", resume: {} });
+    expect(s.protocols).toEqual(["parley.v1", "parley.token.token"]);
+    expect(s.sent).toEqual([]); // nothing to catch up on, nothing to send
   });
 
   it("shows a send as pending until accepted and then as the stored message", async () => {
@@ -315,13 +324,10 @@ describe("ParleyClient", () => {
     expect(h.sockets).toHaveLength(1); // no reconnect attempts while offline
     h.env.navigator.onLine = true;
     h.env.dispatchEvent(new Event("online"));
-    const second = h.last();
-    expect(second).not.toBe(first);
-    second.accept();
-    await vi.waitFor(() => expect(second.framesOf("auth")).toHaveLength(1));
-    expect(second.framesOf("auth")[0]!.resume).toEqual({ [CHAT]: 3 });
-    expect(second.framesOf("send")).toHaveLength(0); // nothing before hello
+    const second = await nextSocket(h, 2);
+    expect(second.sent).toHaveLength(0); // nothing before hello
     second.push(hello([{ chat_id: CHAT, last_seq: 3, last_read_seq: 3 }]));
+    expect(second.framesOf("sync")).toEqual([{ type: "sync", chats: { [CHAT]: 3 } }]);
     expect(second.framesOf("send").map((f) => f.body)).toEqual(["one", "two"]);
     second.push({ type: "accepted", client_id: a, chat_id: CHAT, id: "ca" });
     second.push({ type: "accepted", client_id: b, chat_id: CHAT, id: "cb" });
@@ -342,12 +348,9 @@ describe("ParleyClient", () => {
     first.drop();
     expect(h.client.connection).toBe("connecting");
     await vi.advanceTimersByTimeAsync(500);
-    const second = h.last();
-    expect(second).not.toBe(first);
-    second.accept();
-    await vi.waitFor(() => expect(second.framesOf("auth")).toHaveLength(1));
-    expect(second.framesOf("auth")[0]!.resume).toEqual({ [CHAT]: 4 });
+    const second = await nextSocket(h, 2);
     second.push(hello([{ chat_id: CHAT, last_seq: 6, last_read_seq: 3 }]));
+    expect(second.framesOf("sync")).toEqual([{ type: "sync", chats: { [CHAT]: 4 } }]);
     // The replay overlaps what we had (at-least-once): duplicates are dropped.
     second.push({ type: "event", event: created(4) });
     second.push({ type: "event", event: created(5) });
@@ -360,9 +363,7 @@ describe("ParleyClient", () => {
     const h = harness();
     h.client.start();
     const s = await connect(h);
-    s.push({ type: "synced", chats: {} });
     const t = await h.client.openChat(CHAT);
-    s.push({ type: "synced", chats: { [CHAT]: 3 } });
     s.push({ type: "event", event: created(6) });
     expect(s.framesOf("sync")).toEqual([{ type: "sync", chats: { [CHAT]: 3 } }]);
     s.push({ type: "event", event: created(4) });
@@ -409,17 +410,13 @@ describe("ParleyClient", () => {
       return fresh ? "new" : "old";
     };
     h.client.start();
-    const s = h.last();
-    s.accept();
-    await vi.waitFor(() => expect(s.framesOf("auth")).toHaveLength(1));
+    const s = await nextSocket(h, 1);
     s.push({ type: "error", code: "token_expired", message: "", retryable: false });
     expect(s.closed).toBe(true);
     s.drop();
     await vi.advanceTimersByTimeAsync(500);
-    const again = h.last();
-    again.accept();
-    await vi.waitFor(() => expect(again.framesOf("auth")).toHaveLength(1));
-    expect(again.framesOf("auth")[0]!.token).toBe("new");
+    const again = await nextSocket(h, 2);
+    expect(again.protocols).toEqual(["parley.v1", "parley.token.new"]);
     expect(tokens).toEqual([false, true]);
   });
 
@@ -450,9 +447,7 @@ describe("ParleyClient", () => {
       outbox: store,
     });
     client.start();
-    const s = h.last();
-    s.accept();
-    await vi.waitFor(() => expect(s.framesOf("auth")).toHaveLength(1));
+    const s = await nextSocket(h, 1);
     s.push(hello());
     expect(s.framesOf("send").map((f) => f.client_id)).toEqual(["kept-1"]);
     client.stop();

@@ -100,11 +100,13 @@ export class ParleyClient {
   private lastFrameAt = 0;
   private heartbeatMs = 25000;
   private watched: string[] = [];
+  private status: "online" | "away" = "online";
   private syncing = new Set<string>();
   private typingSentAt = new Map<string, number>();
   private listeners = new Set<() => void>();
   private activeChat: string | null = null;
   private freshToken = false;
+  private opening = 0;
 
   constructor(opts: ClientOptions) {
     this.opts = opts;
@@ -171,15 +173,31 @@ export class ParleyClient {
   private open(): void {
     this.dropSocket();
     this.setConnection("connecting");
+    const attempt = this.opening;
+    // The token goes in the handshake (a subprotocol: never the URL), so the entry point can check
+    // it before the upgrade; hello follows at once.
+    this.opts
+      .token(this.freshToken)
+      .then((token) => {
+        if (attempt !== this.opening || this.stopped) return;
+        this.freshToken = false;
+        this.connectWith(token);
+      })
+      .catch(() => {
+        if (attempt === this.opening) this.scheduleReconnect();
+      });
+  }
+
+  private connectWith(token: string): void {
     let socket: SocketLike;
     try {
-      socket = this.opts.connect(this.opts.url, ["parley.v1"]);
+      socket = this.opts.connect(this.opts.url, ["parley.v1", `parley.token.${token}`]);
     } catch {
       this.scheduleReconnect();
       return;
     }
     this.socket = socket;
-    socket.onopen = () => void this.authenticate(socket);
+    socket.onopen = () => undefined;
     socket.onmessage = (ev) => {
       if (this.socket !== socket) return;
       this.lastFrameAt = Date.now();
@@ -192,11 +210,13 @@ export class ParleyClient {
       }
       this.handle(frame);
     };
-    socket.onclose = () => {
+    socket.onclose = (ev) => {
       if (this.socket !== socket) return;
       this.socket = null;
       this.authenticated = false;
       this.stopTimers();
+      // Closed for its token (4401): the next attempt takes a new one.
+      if (ev.code === 4401) this.freshToken = true;
       this.setConnection(this.stopped ? "offline" : "connecting");
       this.scheduleReconnect();
     };
@@ -204,6 +224,7 @@ export class ParleyClient {
   }
 
   private dropSocket(): void {
+    this.opening += 1; // a connection still being opened is abandoned
     const socket = this.socket;
     this.socket = null;
     this.authenticated = false;
@@ -231,21 +252,6 @@ export class ParleyClient {
     const delay = Math.min(10000, 250 * 2 ** this.attempts) * (0.5 + Math.random() / 2);
     this.attempts += 1;
     this.reconnectTimer = setTimeout(() => this.open(), delay);
-  }
-
-  private async authenticate(socket: SocketLike): Promise<void> {
-    let token: string;
-    try {
-      token = await this.opts.token(this.freshToken);
-      this.freshToken = false;
-    } catch {
-      socket.close(4000);
-      return;
-    }
-    if (this.socket !== socket || socket.readyState !== OPEN) return;
-    const resume: Record<string, Seq> = {};
-    for (const t of this.timelines.values()) if (t.loaded) resume[t.chatId] = t.applied;
-    socket.send(JSON.stringify({ type: "auth", token, resume }));
   }
 
   private setConnection(state: ConnectionState): void {
@@ -323,8 +329,15 @@ export class ParleyClient {
     this.lastFrameAt = Date.now();
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
     this.scheduleRenewal(hello.expires_at);
+    // Catch up on the open chats from the last seq each has applied (replayed, then `synced`).
     this.syncing.clear();
-    for (const t of this.timelines.values()) if (t.loaded) this.syncing.add(t.chatId);
+    const resume: Record<string, Seq> = {};
+    for (const t of this.timelines.values()) {
+      if (!t.loaded) continue;
+      resume[t.chatId] = t.applied;
+      this.syncing.add(t.chatId);
+    }
+    if (Object.keys(resume).length > 0) this.send({ type: "sync", chats: resume });
     // Chats that moved while we were away (or that we never saw): the list is read again.
     const stale = hello.chats.some((c) => {
       const known = this.chats.get(c.chat_id);
@@ -332,6 +345,7 @@ export class ParleyClient {
     });
     if (first && (stale || hello.chats.length !== this.chats.size)) void this.refreshChats();
     if (this.watched.length > 0) this.send({ type: "watch", user_ids: this.watched });
+    if (this.status !== "online") this.send({ type: "status", status: this.status });
     this.setConnection("online");
     this.flush();
   }
@@ -677,6 +691,13 @@ export class ParleyClient {
     let users = this.reads.get(chatId);
     if (users === undefined) this.reads.set(chatId, (users = new Map()));
     if ((users.get(userId) ?? 0) < seq) users.set(userId, seq);
+  }
+
+  /** This device is in use (online) or idle / in the background (away). */
+  setStatus(status: "online" | "away"): void {
+    if (status === this.status) return;
+    this.status = status;
+    this.send({ type: "status", status });
   }
 
   /** The users whose presence this client wants (replaces the previous list). */

@@ -32,4 +32,5 @@ SERVICES = {
     "storage": 8006,
     "notification": 8007,
     "search": 8008,
+    "web": 8009,
 }
