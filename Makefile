@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 PARLEY := $(VENV)/parley
 
-.PHONY: dev down status test lint typecheck imports pytest bootstrap crds helm-lint \
+.PHONY: dev down status test web-test lint typecheck imports pytest bootstrap crds helm-lint \
 	kind-up kind-down images kind-load deploy e2e-kind
 
 bootstrap:
@@ -25,7 +25,13 @@ status: bootstrap
 ## test: lint, type check, import contracts, then every test against the real servers
 test: bootstrap lint typecheck imports
 	$(PARLEY) dev up all
+	$(MAKE) web-test
 	$(VENV)/pytest
+
+## web-test: the web client's type check and unit tests (vitest); `make dev` has installed its
+## packages (svc-web runs npm ci). The browser tests run under pytest (tests/e2e/test_web_client.py).
+web-test:
+	cd frontend && ./node_modules/.bin/tsc -b && ./node_modules/.bin/vitest run
 
 lint:
 	$(VENV)/ruff check .
