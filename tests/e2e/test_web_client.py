@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from parley.devstack import system
 from parley.devstack.registry import COMPONENTS
 from parley.devstack.stack import Stack
 
@@ -27,6 +28,11 @@ FRONTEND = ROOT / "frontend"
 SPEC = ROOT / "tests" / "e2e" / "web"
 ARTIFACTS = SPEC / "artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# The browser, and a colour emoji font for what the screenshots show (reactions).
+BROWSER_PACKAGES = {
+    "chromium": "/usr/bin/chromium",
+    "fonts-noto-color-emoji": "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",
+}
 SERVICES = ["svc-auth", "svc-api", "svc-presence", "svc-consumer", "svc-socket", "svc-web"]
 
 
@@ -91,10 +97,12 @@ def _origin(dev_stack: Stack) -> Iterator[str]:
 
 
 def test_two_people_chat_in_a_real_browser(dev_stack: Stack) -> None:
-    assert shutil.which("node"), "no node on PATH (svc-web installs Debian's nodejs)"
-    assert Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM} (Debian package chromium)"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    if "CHROMIUM" not in os.environ:
+        system.ensure_debian_packages(BROWSER_PACKAGES, ARTIFACTS / "apt.log")
+    assert Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}"
     with _origin(dev_stack) as url:
+        assert shutil.which("node"), "no node on PATH (svc-web installs Debian's nodejs)"
         result = subprocess.run(
             ["node", "--test", "--test-reporter=spec", "--test-concurrency=1", str(SPEC / "chat.test.mjs")],
             cwd=ROOT,

@@ -446,9 +446,8 @@ export class ParleyClient {
         if (m.sender_id === this.userId) {
           next.last_read_seq = m.seq;
           next.unread_count = 0;
-        } else if (this.activeChat === event.chat_id) {
-          next.last_read_seq = m.seq;
-        } else if (m.seq > chat.last_read_seq) {
+        } else if (this.activeChat !== event.chat_id && m.seq > chat.last_read_seq) {
+          // (In the chat on screen the view marks it read: markRead sends the read frame.)
           next.unread_count = chat.unread_count + 1;
         }
         break;

@@ -192,10 +192,15 @@ function StoredMessage({
           <time dateTime={message.createdAt}>{strings.day(message.createdAt)}</time>
         </p>
       )}
-      <div className={`msg ${mine ? "mine" : "theirs"} ${message.deleted ? "deleted" : ""}`} data-seq={message.seq}>
+      {/* Focusable so that a tap (no hover on phones) or a click shows its actions. */}
+      <div
+        className={`msg ${mine ? "mine" : "theirs"} ${message.deleted ? "deleted" : ""}`}
+        data-seq={message.seq}
+        tabIndex={-1}
+      >
         <div className="bubble">
           {showName && <p className="sender">{name}</p>}
-          {message.replyToSeq !== null && (
+          {message.replyToSeq !== null && !message.deleted && (
             <blockquote className="quote">
               {replied
                 ? `${replied.senderId === client.userId ? strings.you : (directory.names.get(replied.senderId) ?? "…")}: ${replied.deleted ? strings.deletedMessage : replied.body}`

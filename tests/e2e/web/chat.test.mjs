@@ -9,9 +9,8 @@
 
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -31,7 +30,6 @@ const run = randomBytes(3).toString("hex");
 const names = { alice: `alice_${run}`, bob: `bob_${run}`, carol: `carol_${run}` };
 
 let browser;
-let userDataDir;
 const contexts = {};
 const pages = {};
 let chatId;
@@ -105,7 +103,7 @@ async function axeCheck(page, label) {
 }
 
 before(async () => {
-  userDataDir = mkdtempSync(join(tmpdir(), "parley-chromium-"));
+  // playwright-core gives the browser a fresh, temporary user-data-dir of its own.
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: [
@@ -117,7 +115,6 @@ before(async () => {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
-      `--user-data-dir=${userDataDir}`,
     ],
   });
   await registerByApi(names.bob);
@@ -126,7 +123,6 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
 describe("the web client", () => {
