@@ -136,6 +136,7 @@ async def reconcile(
         infrastructure=infra,
         endpoint=public_url(RenderInput.steady(spec, inst)),
         apply_errors=errors,
+        expected=spec.deployed_services(),
     )
     status = summarize(previous, observation, now_rfc3339())
     if previous.get("socketScaling") and socket_policy(spec) is None:

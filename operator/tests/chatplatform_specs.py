@@ -143,3 +143,14 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
         "must be a Secret name",
     ),
 ]
+
+GATEWAY_API: dict[str, Any] = {
+    **REQUIRED,
+    "entryPoint": {
+        "gatewayRef": {"name": "public", "namespace": "gateways", "sectionName": "https"},
+        "hostnames": ["chat.example.org"],
+        "envoyGatewayPolicies": True,
+        "rateLimit": {"requestsPerSecond": 20, "burst": 40},
+    },
+}
+"""Routes on a user's Gateway (Envoy Gateway, with its JWT and rate-limit policies): no own Envoy."""

@@ -24,6 +24,7 @@ SERVICE_NAMES = (
     "storage",
     "notification",
     "search",
+    "web",
 )
 
 # RFC 1123 subdomain (Secret names) and Secret data keys, as the apiserver checks them.
@@ -164,9 +165,12 @@ class SocketServiceSpec(ServiceSpec):
 
 
 class Services(SpecModel):
-    """Per-service settings; every service runs from the same image as `parley serve <service>`."""
+    """Per-service settings; every service runs from the same image as `parley serve <service>`, but
+    the gateway, which is the entry point's Envoy (see entryPoint)."""
 
     gateway: ServiceSpec = nested(ServiceSpec)
+    """The operator's own Envoy in front of the services (entryPoint). Not deployed when
+    entryPoint.gatewayRef names a Gateway: that Gateway serves the routes then."""
     auth: ServiceSpec = nested(ServiceSpec)
     api: ServiceSpec = nested(ServiceSpec)
     socket: SocketServiceSpec = nested(SocketServiceSpec)
@@ -175,6 +179,8 @@ class Services(SpecModel):
     storage: ServiceSpec = nested(ServiceSpec)
     notification: ServiceSpec = nested(ServiceSpec)
     search: ServiceSpec = nested(ServiceSpec)
+    web: ServiceSpec = nested(ServiceSpec)
+    """The static file server of the web client (`parley serve web`), behind the entry point at `/`."""
 
     def by_name(self) -> dict[str, ServiceSpec]:
         return {name: getattr(self, name) for name in SERVICE_NAMES}
@@ -323,7 +329,8 @@ class IngressTLS(SpecModel):
 
 
 class IngressSpec(SpecModel):
-    """An Ingress to the gateway, the only service reachable from outside the namespace."""
+    """An Ingress to the gateway (the operator's own Envoy), the only service reachable from outside
+    the namespace. Not used with entryPoint.gatewayRef."""
 
     host: str = Field(
         max_length=253,
@@ -332,6 +339,65 @@ class IngressSpec(SpecModel):
     class_name: str | None = Field(None, max_length=253)
     tls: IngressTLS | None = None
     annotations: dict[str, str] = Field(default_factory=dict)
+
+
+DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+HOSTNAME = "^(\\*[.])?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+class GatewayRef(SpecModel):
+    """A Gateway (Gateway API) the platform's HTTPRoutes attach to."""
+
+    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)
+    namespace: str | None = Field(None, min_length=1, max_length=63, pattern=DNS_LABEL)
+    """Namespace of the Gateway; the platform's own when unset (the Gateway must allow routes from it)."""
+    section_name: str | None = Field(None, min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)
+    """One listener of the Gateway; all of them when unset."""
+
+
+class EdgeRateLimit(SpecModel):
+    """Requests per client address at the edge (a token bucket); more are answered 429."""
+
+    rules = (
+        Rule(
+            "!has(self.requestsPerSecond) || !has(self.burst) || self.requestsPerSecond <= self.burst",
+            "entryPoint.rateLimit.requestsPerSecond must not exceed entryPoint.rateLimit.burst",
+            lambda s: s.requests_per_second <= s.burst,
+        ),
+    )
+    requests_per_second: int = Field(50, ge=1, le=1_000_000)
+    burst: int = Field(100, ge=1, le=1_000_000)
+
+
+class EnvoyImage(SpecModel):
+    repository: str = Field("parley-envoy", min_length=1, max_length=255)
+    """Image of the operator's own Envoy (envoy/Dockerfile); pulled with spec.image's policy and secrets."""
+    tag: str | None = Field(None, max_length=128, pattern="^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+    """Defaults to spec.version."""
+
+
+class EntryPointSpec(SpecModel):
+    """The one origin clients use: `/` the web client, `/auth`, `/api` and `/ws` the services, with a
+    JWT check, rate limits and size limits at the edge. Served by the operator's own Envoy (the
+    gateway, optionally behind the Ingress), or by a Gateway API implementation when gatewayRef is set."""
+
+    gateway_ref: GatewayRef | None = None
+    """Attach HTTPRoutes to this Gateway instead of running the operator's own Envoy."""
+    hostnames: list[Annotated[str, Field(max_length=253, pattern=HOSTNAME)]] = Field(
+        default_factory=list, max_length=16
+    )
+    """Hostnames of the HTTPRoutes (with gatewayRef); all of the Gateway's when empty."""
+    envoy_gateway_policies: bool = False
+    """With gatewayRef, and Envoy Gateway as the implementation: also render its SecurityPolicy (the
+    JWT check) and BackendTrafficPolicy (the rate limit) for the routes."""
+    rate_limit: EdgeRateLimit = nested(EdgeRateLimit)
+    max_request_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    """Larger request bodies are refused (413) at the edge."""
+    envoy_image: EnvoyImage = nested(EnvoyImage)
+
+    @property
+    def own_envoy(self) -> bool:
+        return self.gateway_ref is None
 
 
 class MetricsSpec(SpecModel):
@@ -371,11 +437,19 @@ class ChatPlatformSpec(SpecModel):
     auth: AuthSpec = nested(AuthSpec)
     notification: NotificationSpec = nested(NotificationSpec)
     ingress: IngressSpec | None = None
+    entry_point: EntryPointSpec = nested(EntryPointSpec)
     observability: ObservabilitySpec = nested(ObservabilitySpec)
 
     @property
     def image_ref(self) -> str:
         return f"{self.image.repository}:{self.image.tag or self.version}"
+
+    def deployed_services(self) -> tuple[str, ...]:
+        """Services with a Deployment of the operator's: all but the gateway when a Gateway serves
+        the routes."""
+        if self.entry_point.own_envoy:
+            return SERVICE_NAMES
+        return tuple(name for name in SERVICE_NAMES if name != "gateway")
 
 
 def parse_spec(spec: Any) -> ChatPlatformSpec:

@@ -13,6 +13,7 @@ from parley_operator.render.autoscaling import render_autoscalers, render_disrup
 from parley_operator.render.configmap import config_data, config_hash, render_configmap
 from parley_operator.render.context import Release, RenderInput
 from parley_operator.render.deployments import render_deployments
+from parley_operator.render.entry import render_envoy, render_gateway_api
 from parley_operator.render.ingress import render_ingress
 from parley_operator.render.jobs import render_migration_job
 from parley_operator.render.network import render_network_policies
@@ -45,10 +46,12 @@ def render_all(inp: RenderInput) -> Rendered:
             *render_network_policies(inp),
             *render_services(inp),
             *render_migration_job(inp),
+            *render_envoy(inp),
             *render_deployments(inp, digest),
             *render_autoscalers(inp),
             *render_disruption_budgets(inp),
             *render_ingress(inp),
+            *render_gateway_api(inp),
         ],
         create_once=render_signing_key_secret(inp),
     )

@@ -17,6 +17,8 @@ def render_autoscalers(inp: RenderInput) -> list[dict[str, Any]]:
     inst = inp.installation
     objs: list[dict[str, Any]] = []
     for name, svc in inp.spec.services.by_name().items():
+        if name not in inp.spec.deployed_services():
+            continue
         scaling = svc.autoscaling
         # Two scalers on one Deployment fight: the operator's own scaling replaces the HPA.
         if scaling is None or operator_scaled(scaling):
@@ -68,5 +70,5 @@ def render_disruption_budgets(inp: RenderInput) -> list[dict[str, Any]]:
             },
         }
         for name, svc in inp.spec.services.by_name().items()
-        if svc.pod_disruption_budget is not None
+        if svc.pod_disruption_budget is not None and name in inp.spec.deployed_services()
     ]

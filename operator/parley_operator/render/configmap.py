@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 from parley_operator.api.durations import parse_duration
-from parley_operator.api.spec import SERVICE_NAMES
 from parley_operator.names import TOPICS, Installation
+from parley_operator.render import entry
 from parley_operator.render.context import RenderInput
 
 
@@ -24,11 +24,7 @@ def bucket_name(inp: RenderInput) -> str:
 
 
 def public_url(inp: RenderInput) -> str:
-    ingress = inp.spec.ingress
-    if ingress is None:
-        return inp.installation.service_url("gateway")
-    scheme = "https" if ingress.tls is not None else "http"
-    return f"{scheme}://{ingress.host}"
+    return entry.public_url(inp.spec, inp.installation)
 
 
 def config_data(inp: RenderInput) -> dict[str, str]:
@@ -37,9 +33,12 @@ def config_data(inp: RenderInput) -> dict[str, str]:
         "PARLEY_PLATFORM": inst.name,
         "PARLEY_NAMESPACE": inst.namespace,
         "PARLEY_PUBLIC_URL": public_url(inp),
+        # The tokens' issuer is the origin; the services fetch the keys inside the cluster.
+        "PARLEY_AUTH_ISSUER": public_url(inp),
+        "PARLEY_AUTH_JWKS_URL": entry.jwks_url(inst),
         "PARLEY_LOG_LEVEL": spec.observability.log_level.value,
     }
-    data |= {f"PARLEY_{env_name(svc)}_URL": inst.service_url(svc) for svc in SERVICE_NAMES}
+    data |= {f"PARLEY_{env_name(svc)}_URL": inst.service_url(svc) for svc in spec.deployed_services()}
     data |= {
         "PARLEY_KAFKA_BOOTSTRAP": spec.kafka.bootstrap_servers,
         "PARLEY_KAFKA_TOPIC_PREFIX": inst.prefix,

@@ -135,4 +135,6 @@ def render_deployments(inp: RenderInput, config_hash: str) -> list[dict[str, Any
     return [
         render_deployment(inp, name, svc, inp.services_release, config_hash)
         for name, svc in inp.spec.services.by_name().items()
+        # The gateway is Envoy, rendered by parley_operator.render.entry.
+        if name != "gateway"
     ]

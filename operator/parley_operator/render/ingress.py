@@ -1,4 +1,4 @@
-"""An Ingress to the gateway when the spec names a host."""
+"""An Ingress to the gateway (the operator's own Envoy) when the spec names a host and no Gateway."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from parley_operator.render.context import RenderInput
 
 def render_ingress(inp: RenderInput) -> list[dict[str, Any]]:
     spec, inst = inp.spec.ingress, inp.installation
-    if spec is None:
+    if spec is None or not inp.spec.entry_point.own_envoy:
         return []
     body: dict[str, Any] = {
         "rules": [

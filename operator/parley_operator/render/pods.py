@@ -13,7 +13,6 @@ SIGNING_KEY_DIR = "/var/run/secrets/parley/signing-key"
 
 # Which secrets each service reads; everything else comes from the shared ConfigMap.
 SERVICE_NEEDS: dict[str, frozenset[str]] = {
-    "gateway": frozenset({"redis"}),
     "auth": frozenset({"postgres", "redis", "signing_key"}),
     "api": frozenset({"postgres", "redis"}),
     "socket": frozenset({"redis"}),
@@ -22,6 +21,7 @@ SERVICE_NEEDS: dict[str, frozenset[str]] = {
     "storage": frozenset({"postgres", "s3"}),
     "notification": frozenset({"postgres", "smtp", "sms"}),
     "search": frozenset({"postgres", "opensearch"}),
+    "web": frozenset(),
     "migrate": frozenset({"postgres"}),
 }
 

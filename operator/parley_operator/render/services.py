@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from parley_operator.api.spec import SERVICE_NAMES
 from parley_operator.names import SERVICE_PORT
 from parley_operator.render.context import RenderInput, meta
 
@@ -23,7 +22,7 @@ def render_services(inp: RenderInput) -> list[dict[str, Any]]:
                 "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
             },
         }
-        for name in SERVICE_NAMES
+        for name in inp.spec.deployed_services()
     ]
 
 

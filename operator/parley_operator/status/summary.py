@@ -51,13 +51,15 @@ class Observation:
     infrastructure: InfrastructureStatus
     endpoint: str
     apply_errors: list[str] = field(default_factory=list)
+    expected: tuple[str, ...] = SERVICE_NAMES
+    """Services that should have a Deployment (not the gateway when a Gateway serves the routes)."""
 
 
 def _services_condition(obs: Observation, states: Mapping[str, ServiceState]) -> ConditionUpdate:
     kind = ConditionType.SERVICES_READY
     if obs.decision.services_release is None:
         return ConditionUpdate(kind, False, "WaitingForMigration", "services start after the first migration")
-    missing = [name for name in SERVICE_NAMES if name not in states]
+    missing = [name for name in obs.expected if name not in states]
     if missing:
         return ConditionUpdate(kind, False, "DeploymentsMissing", "no Deployment yet: " + ", ".join(missing))
     lagging = [f"{n} {s.ready}/{s.desired}" for n, s in states.items() if not s.settled]

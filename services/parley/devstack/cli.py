@@ -11,7 +11,7 @@ import typer
 
 from parley.devstack.component import State
 from parley.devstack.errors import DevStackError
-from parley.devstack.registry import COMPONENTS, PROFILES
+from parley.devstack.registry import COMPONENTS, PROFILES, resolve
 from parley.devstack.stack import Stack
 
 app = typer.Typer(help="Run Parley's real backing servers (and services) on loopback.", no_args_is_help=True)
@@ -42,6 +42,7 @@ def up(targets: Targets = None) -> None:
     except (DevStackError, ValueError) as exc:
         raise _fail(exc) from exc
     _print_status(stack, _targets(targets))
+    _print_address(stack, _targets(targets))
 
 
 @app.command()
@@ -102,6 +103,15 @@ def env() -> None:
     stack = Stack()
     stack.write_endpoints()
     print((stack.paths.state / "dev.env").read_text(), end="")
+
+
+def _print_address(stack: Stack, targets: list[str]) -> None:
+    """The one address a person opens, last, where it cannot be missed."""
+    if "envoy" not in resolve(targets):
+        return
+    envoy = stack.component("envoy").status()
+    if envoy.state is State.UP:
+        typer.secho(f"\nParley is up: open {envoy.endpoints['url']}", fg="green", bold=True)
 
 
 def _print_status(stack: Stack, targets: list[str]) -> None:

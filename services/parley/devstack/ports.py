@@ -21,9 +21,14 @@ KUBE_CONTROLLER_MANAGER = 20257
 KUBE_SCHEDULER = 20259
 KWOK = 20247
 
+# The entry point (Envoy): the one address a person opens; its admin stays on loopback, and /ready and
+# /stats/prometheus of the admin are served on the health port.
+ENVOY = 8080
+ENVOY_ADMIN = 19901
+ENVOY_HEALTH = 19902
+
 # Parley's own services when run as local processes by the dev stack.
 SERVICES = {
-    "gateway": 8000,
     "auth": 8001,
     "api": 8002,
     "socket": 8003,

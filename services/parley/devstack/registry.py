@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from parley.devstack.component import Component
+from parley.devstack.components.envoy import Envoy
 from parley.devstack.components.kafka import Kafka
 from parley.devstack.components.kube.apiserver import KubeApiserver
 from parley.devstack.components.kube.controller_manager import KubeControllerManager
@@ -47,6 +48,8 @@ COMPONENTS: dict[str, type[Component]] = {
         service_component("socket", requires=("postgres", "redis", "kafka", "svc-auth", "svc-consumer")),
         # The React client's static files (built on start when its sources changed).
         WebClient,
+        # The entry point, last: it fetches auth's keys at start and routes to every service.
+        Envoy,
     )
 }
 
@@ -55,6 +58,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp"),
     "kube": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
     "platform": ("svc-auth", "svc-api", "svc-presence", "svc-consumer", "svc-socket", "svc-web"),
+    "edge": ("envoy",),
 }
 PROFILES["all"] = tuple(dict.fromkeys(name for names in PROFILES.values() for name in names))
 

