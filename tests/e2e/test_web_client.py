@@ -102,7 +102,7 @@ def test_two_people_chat_in_a_real_browser(dev_stack: Stack) -> None:
         system.ensure_debian_packages(BROWSER_PACKAGES, ARTIFACTS / "apt.log")
     assert Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}"
     with _origin(dev_stack) as url:
-        assert shutil.which("node"), "no node on PATH (svc-web installs Debian's nodejs)"
+        assert shutil.which("node"), "no node on PATH (svc-web needs Node 20.19+)"
         result = subprocess.run(
             ["node", "--test", "--test-reporter=spec", "--test-concurrency=1", str(SPEC / "chat.test.mjs")],
             cwd=ROOT,

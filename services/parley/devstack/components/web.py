@@ -6,19 +6,21 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import httpx
 
-from parley.devstack import process, system
+from parley.devstack import process
 from parley.devstack.components.service import ServiceProcess
-from parley.devstack.errors import DevStackError
+from parley.devstack.errors import DevStackError, MissingToolError
 
 # services/parley/devstack/components/web.py -> the repository's frontend/
 FRONTEND = Path(__file__).resolve().parents[4] / "frontend"
 # What the build reads; a change to any of them builds again.
 BUILD_INPUTS = ("package.json", "package-lock.json", "index.html", "vite.config.ts", "tsconfig.json", "src")
-NODE_PACKAGES = {"nodejs": "/usr/bin/node", "npm": "/usr/bin/npm"}
+# Vite 8 wants Node 20.19 or later (Debian bookworm's own nodejs is 18: too old).
+NODE_MINIMUM = (20, 19)
 LOCK_MARK = ".parley-lock.sha256"
 BUILD_MARK = ".parley-build.sha256"
 
@@ -33,6 +35,19 @@ def _digest(paths: list[Path]) -> str:
             h.update(f.read_bytes())
             h.update(b"\0")
     return h.hexdigest()
+
+
+def _check_node() -> None:
+    node = shutil.which("node")
+    if node is None or shutil.which("npm") is None:
+        raise MissingToolError("node", f"install Node.js {'.'.join(map(str, NODE_MINIMUM))}+ with npm")
+    out = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout
+    version = tuple(int(part) for part in out.strip().lstrip("v").split(".")[:2])
+    if version < NODE_MINIMUM:
+        raise DevStackError(
+            f"Node.js {out.strip()} is too old for the web client's build: "
+            f"{'.'.join(map(str, NODE_MINIMUM))} or later is needed"
+        )
 
 
 def _marked(path: Path, digest: str) -> bool:
@@ -64,8 +79,8 @@ class WebClient(ServiceProcess):
         process.run([npm, *args], log_file=self.setup_log, cwd=FRONTEND, env=env)
 
     def install(self) -> None:
-        """Node and npm from Debian; the client's packages by `npm ci` when the lock file changed."""
-        system.ensure_debian_packages(NODE_PACKAGES, self.setup_log)
+        """The client's packages, by `npm ci` when the lock file changed."""
+        _check_node()
         lock = _digest([FRONTEND / "package-lock.json"])
         if not _marked(FRONTEND / "node_modules" / LOCK_MARK, lock):
             self.ui.step(self.name, "npm ci (the lock file changed)")
