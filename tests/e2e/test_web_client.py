@@ -15,10 +15,13 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
+import pytest
 from parley.devstack import system
 from parley.devstack.registry import COMPONENTS
 from parley.devstack.stack import Stack
@@ -96,33 +99,98 @@ def _origin(dev_stack: Stack) -> Iterator[str]:
         yield url
 
 
-def test_two_people_chat_in_a_real_browser(dev_stack: Stack) -> None:
+def _node_test(url: str, spec: str, log_name: str, extra_env: dict[str, str] | None = None) -> str:
+    """Run one node --test file against the origin; its output, after checking everything passed."""
+    assert shutil.which("node"), "no node on PATH (svc-web needs Node 20.19+)"
+    result = subprocess.run(
+        ["node", "--test", "--test-reporter=spec", "--test-concurrency=1", str(SPEC / spec)],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PARLEY_WEB_URL": url,
+            "CHROMIUM": CHROMIUM,
+            "PARLEY_E2E_ARTIFACTS": str(ARTIFACTS),
+            **(extra_env or {}),
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    (ARTIFACTS / log_name).write_text(result.stdout + result.stderr)
+    print(result.stdout[-20000:], result.stderr[-5000:])
+    assert result.returncode == 0, f"{spec} failed (log: {ARTIFACTS / log_name}):\n{result.stdout[-8000:]}"
+    return result.stdout
+
+
+def seed_long_chat(url: str, dsn: str, count: int) -> dict[str, str]:
+    """Two people with a direct chat of `count` messages, written straight into the database (the
+    way bench/api.py seeds): the browser test is about reading them."""
+    password = f"Tr0ub4dor-{uuid.uuid4().hex[:12]}"
+    names = [f"long{i}_{uuid.uuid4().hex[:6]}" for i in range(2)]
+    tokens = []
+    with httpx.Client(base_url=url, headers={"Origin": url.rstrip("/")}, timeout=30) as http:
+        for name in names:
+            body = {"username": name, "email": f"{name}@example.test", "password": password}
+            assert http.post("/auth/register", json=body).status_code == 201
+            login = http.post("/auth/login", json={"login": name, "password": password})
+            tokens.append(login.json()["access_token"])
+        ids = [
+            http.get("/api/users/me", headers={"Authorization": f"Bearer {t}"}).json()["id"] for t in tokens
+        ]
+        chat = http.post(
+            "/api/chats/direct", json={"user_id": ids[1]}, headers={"Authorization": f"Bearer {tokens[0]}"}
+        ).json()["id"]
+    last = count + 1  # seq 1 is the chat's creation
+    with psycopg.connect(dsn, autocommit=False) as conn:
+        conn.execute(
+            """
+            INSERT INTO messages (chat_id, seq, sender_id, client_id, body, attachments, created_at)
+            SELECT %(chat)s, s, CASE WHEN s %% 3 = 0 THEN %(a)s::uuid ELSE %(b)s::uuid END, 'seed.' || s,
+                   'message ' || s || ' ' || repeat('lorem ipsum ', 1 + (s * 7) %% 9), '[]',
+                   now() - (%(last)s - s) * interval '7 seconds'
+            FROM generate_series(2, %(last)s) s
+            """,
+            {"chat": chat, "a": ids[0], "b": ids[1], "last": last},
+        )
+        conn.execute(
+            "UPDATE chats SET last_seq = %(last)s, last_message_seq = %(last)s, last_activity_at = now() "
+            "WHERE id = %(chat)s",
+            {"chat": chat, "last": last},
+        )
+        conn.execute(
+            "UPDATE chat_members SET last_read_seq = %(last)s WHERE chat_id = %(chat)s",
+            {"chat": chat, "last": last},
+        )
+    return {
+        "PARLEY_LONG_USER": names[0],
+        "PARLEY_LONG_PASSWORD": password,
+        "PARLEY_LONG_CHAT": chat,
+        "PARLEY_LONG_LAST_SEQ": str(last),
+    }
+
+
+@pytest.fixture(scope="module")
+def origin(dev_stack: Stack) -> Iterator[str]:
+    """The one origin the browser talks to, with the browser installed."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     if "CHROMIUM" not in os.environ:
         system.ensure_debian_packages(BROWSER_PACKAGES, ARTIFACTS / "apt.log")
     assert Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}"
     with _origin(dev_stack) as url:
-        assert shutil.which("node"), "no node on PATH (svc-web needs Node 20.19+)"
-        result = subprocess.run(
-            ["node", "--test", "--test-reporter=spec", "--test-concurrency=1", str(SPEC / "chat.test.mjs")],
-            cwd=ROOT,
-            env={
-                **os.environ,
-                "PARLEY_WEB_URL": url,
-                "CHROMIUM": CHROMIUM,
-                "PARLEY_E2E_ARTIFACTS": str(ARTIFACTS),
-            },
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    (ARTIFACTS / "node-test.log").write_text(result.stdout + result.stderr)
-    print(result.stdout[-20000:], result.stderr[-5000:])
-    assert result.returncode == 0, (
-        f"browser tests failed (log: {ARTIFACTS / 'node-test.log'}):\n{result.stdout[-8000:]}"
-    )
-    passed = re.search(r"^\S+ pass (\d+)$", result.stdout, re.M)
-    failed = re.search(r"^\S+ fail (\d+)$", result.stdout, re.M)
+        yield url
+
+
+def test_two_people_chat_in_a_real_browser(origin: str) -> None:
+    out = _node_test(origin, "chat.test.mjs", "chat-test.log")
+    passed = re.search(r"^\S+ pass (\d+)$", out, re.M)
+    failed = re.search(r"^\S+ fail (\d+)$", out, re.M)
     assert passed and failed, "no summary from node --test"
     assert int(failed.group(1)) == 0 and int(passed.group(1)) >= 8
+
+
+def test_a_chat_of_100000_messages_in_a_real_browser(origin: str, dev_stack: Stack) -> None:
+    dsn = dev_stack.up(["postgres"])["postgres"]["dsn"]
+    env = seed_long_chat(origin, dsn, 100_000)
+    out = _node_test(origin, "long-chat.test.mjs", "long-chat-test.log", env)
+    assert re.search(r"^\S+ pass 3$", out, re.M) and re.search(r"^\S+ fail 0$", out, re.M)

@@ -24,6 +24,7 @@ export function MessageList({ chat, timeline, members, onReply, onEdit }: Props)
   const { client, me, directory } = useApp();
   const scroller = useRef<HTMLDivElement>(null);
   const [loadingOlder, setLoadingOlder] = useState(false);
+  const [awayFromBottom, setAwayFromBottom] = useState(false);
   const messages = timeline.messages();
   const pending = client.pendingSends(chat.id);
   const rows: Row[] = [
@@ -56,31 +57,37 @@ export function MessageList({ chat, timeline, members, onReply, onEdit }: Props)
       virtualizer.scrollToIndex(rows.length - 1, { align: "end" });
       return;
     }
-    if (prev.first !== firstKey && anchor.current !== null) {
-      const index = rows.findIndex((r) => r.key === anchor.current!.key);
+    const kept = anchor.current;
+    if (prev.first !== firstKey && kept !== null) {
+      // Older messages came in above: put the row that was at the top back where it was.
+      const index = rows.findIndex((r) => r.key === kept.key);
       const item = index >= 0 ? virtualizer.measurementsCache[index] : undefined;
-      if (item !== undefined) virtualizer.scrollToOffset(item.start - anchor.current.offset);
+      if (item !== undefined) el.scrollTop = item.start - kept.offset;
     }
     if (prev.last !== lastKey && atBottom.current) {
       virtualizer.scrollToIndex(rows.length - 1, { align: "end" });
     }
   });
 
+  /** Remember which row is at the top of the view and where, to keep it there. */
+  const rememberTop = () => {
+    const el = scroller.current;
+    if (el === null) return;
+    const top = virtualizer.getVirtualItems().find((i) => i.end > el.scrollTop);
+    anchor.current = top === undefined ? null : { key: String(top.key), offset: top.start - el.scrollTop };
+  };
+
   const items = virtualizer.getVirtualItems();
   const firstVisible = items[0]?.index ?? 0;
 
   useEffect(() => {
     if (firstVisible > 3 || loadingOlder || !timeline.hasMoreBefore) return;
-    const top = items.find((i) => i.start >= (scroller.current?.scrollTop ?? 0)) ?? items[0];
-    if (top !== undefined) {
-      anchor.current = { key: String(top.key), offset: top.start - (scroller.current?.scrollTop ?? 0) };
-    }
     setLoadingOlder(true);
     client
       .loadOlder(chat.id)
       .catch(() => undefined)
       .finally(() => setLoadingOlder(false));
-  }, [firstVisible, loadingOlder, timeline.hasMoreBefore, client, chat.id, items]);
+  }, [firstVisible, loadingOlder, timeline.hasMoreBefore, client, chat.id]);
 
   // What is on screen at the bottom counts as read (while the tab is visible).
   const newest = timeline.applied;
@@ -96,8 +103,10 @@ export function MessageList({ chat, timeline, members, onReply, onEdit }: Props)
   const onScroll = () => {
     const el = scroller.current;
     if (el === null) return;
+    rememberTop();
     const wasAtBottom = atBottom.current;
     atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    setAwayFromBottom(el.scrollHeight - el.scrollTop - el.clientHeight > el.clientHeight);
     if (atBottom.current && !wasAtBottom) client.markRead(chat.id);
   };
 
@@ -112,6 +121,19 @@ export function MessageList({ chat, timeline, members, onReply, onEdit }: Props)
   void members;
 
   return (
+    <div className="messages-wrap">
+    {awayFromBottom && (
+      <button
+        type="button"
+        className="jump secondary small"
+        onClick={() => {
+          atBottom.current = true;
+          virtualizer.scrollToIndex(rows.length - 1, { align: "end" });
+        }}
+      >
+        {strings.jumpToLatest}
+      </button>
+    )}
     <div
       ref={scroller}
       className="messages"
@@ -155,6 +177,7 @@ export function MessageList({ chat, timeline, members, onReply, onEdit }: Props)
           );
         })}
       </div>
+    </div>
     </div>
   );
 }
