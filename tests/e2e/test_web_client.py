@@ -4,6 +4,9 @@ The browser talks to one origin, as in a deployment: the entry point (Envoy) whe
 has it, else `vite preview` of the same build with its proxy to the services (the paths and the
 prefix rewrite the entry point does; see frontend/vite.config.ts). Screenshots are kept in
 tests/e2e/web/artifacts (gitignored).
+
+Against another deployment: PARLEY_WEB_URL=<its origin> and, for the long chat's seeding,
+PARLEY_E2E_POSTGRES_DSN=<its database>.
 """
 
 from __future__ import annotations
@@ -91,6 +94,11 @@ def _preview(endpoints: dict[str, dict[str, str]]) -> Iterator[str]:
 
 @contextlib.contextmanager
 def _origin(dev_stack: Stack) -> Iterator[str]:
+    given = os.environ.get("PARLEY_WEB_URL")
+    if given:
+        # An origin of the caller's (another deployment): used as it is.
+        yield given
+        return
     endpoints = dev_stack.up(SERVICES)
     if "envoy" in COMPONENTS:
         yield dev_stack.up(["envoy"])["envoy"]["url"]
@@ -190,7 +198,8 @@ def test_two_people_chat_in_a_real_browser(origin: str) -> None:
 
 
 def test_a_chat_of_100000_messages_in_a_real_browser(origin: str, dev_stack: Stack) -> None:
-    dsn = dev_stack.up(["postgres"])["postgres"]["dsn"]
+    # The database of the services behind the origin (the dev stack's unless told otherwise).
+    dsn = os.environ.get("PARLEY_E2E_POSTGRES_DSN") or dev_stack.up(["postgres"])["postgres"]["dsn"]
     env = seed_long_chat(origin, dsn, 100_000)
     out = _node_test(origin, "long-chat.test.mjs", "long-chat-test.log", env)
     assert re.search(r"^\S+ pass 3$", out, re.M) and re.search(r"^\S+ fail 0$", out, re.M)

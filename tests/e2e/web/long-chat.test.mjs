@@ -59,7 +59,6 @@ it("opens a chat of 100,000 messages at its newest message with a small DOM", as
 });
 
 it("scrolls back through older pages without losing its place, the DOM staying small", async () => {
-  const list = page.getByRole("log", { name: "Messages" });
   let maxRows = 0;
   let oldest = Math.min(...(await seqs()));
   const frames = [];
@@ -76,17 +75,28 @@ it("scrolls back through older pages without losing its place, the DOM staying s
   for (let round = 0; round < 12; round++) {
     // Scroll to the very top: an older page loads, and the message that was at the top stays
     // where it was on screen (the view is anchored), rather than being pushed down by the page.
-    await list.hover();
-    await page.mouse.wheel(0, -1500);
+    await page.locator('.messages[aria-busy="false"]').waitFor({ timeout: WAIT });
+    // Hold the request for the older page until the view at the top has been measured.
+    let release;
+    const requested = new Promise((resolveRequested) => {
+      page.route(/\/api\/chats\/[^/]+\/messages\?.*before_seq=/, async (route) => {
+        resolveRequested();
+        await new Promise((r) => (release = r));
+        await route.continue();
+      }, { times: 1 });
+    });
     await page.evaluate(() => {
       document.querySelector(".messages").scrollTop = 0;
     });
-    await page.locator(".msg[data-seq]").first().waitFor();
-    const anchor = await page.$$eval(".msg[data-seq]", (els) => {
+    await requested;
+    const anchor = await page.evaluate(async () => {
+      await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
       const box = document.querySelector(".messages").getBoundingClientRect();
+      const els = [...document.querySelectorAll(".msg[data-seq]")];
       const first = els.find((el) => el.getBoundingClientRect().top >= box.top) ?? els[0];
       return { seq: Number(first.getAttribute("data-seq")), y: first.getBoundingClientRect().top };
     });
+    release();
     await page.waitForFunction((before) => {
       const all = [...document.querySelectorAll(".msg[data-seq]")].map((el) => Number(el.getAttribute("data-seq")));
       return Math.min(...all) < before;
