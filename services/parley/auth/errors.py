@@ -73,3 +73,11 @@ class InvalidField(ApiError):
 
     def __init__(self, exc: InvalidIdentity) -> None:
         super().__init__(exc.message, code=exc.code, details={"field": exc.field})
+
+
+class CsrfRefused(ApiError):
+    status_code = 403
+    code = "csrf_check_failed"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"A cookie-authenticated request must come from the site itself: {why}.")

@@ -48,7 +48,10 @@ class TokenPair(BaseModel):
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105  (a scheme name, not a secret)
     expires_in: int = Field(description="Seconds the access token is valid for.")
-    refresh_token: str = Field(description="Opaque; use once with /auth/refresh, which returns a new one.")
+    refresh_token: str | None = Field(
+        description="Opaque; use once with /auth/refresh, which returns a new one. Null in cookie mode "
+        "(header `X-Parley-Refresh: cookie`): the token is then in the HttpOnly cookie."
+    )
     refresh_expires_in: int
 
 

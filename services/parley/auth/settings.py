@@ -34,3 +34,12 @@ class AuthSettings(BaseServiceSettings):
     auth_throttle_window_seconds: int = Field(default=15 * 60, ge=1)
     auth_throttle_account_failures: int = Field(default=5, ge=1)
     auth_throttle_address_failures: int = Field(default=50, ge=1)
+
+    # Cookie mode of the refresh token (browsers; see parley.auth.cookies).
+    auth_refresh_cookie_secure: bool = Field(
+        default=True, description="Secure attribute of the cookie (browsers accept it on http://localhost)."
+    )
+    auth_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins, besides the request's own host, that cookie-mode calls may come from.",
+    )
