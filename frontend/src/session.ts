@@ -1,18 +1,17 @@
 // The one module that knows how the session is kept: sign-in, silent refresh, sign-out.
 //
 // The access token lives in memory (and in sessionStorage, so a reload of this tab does not spend
-// a refresh token). The refresh token: when the auth service answers with a token in the body it
-// is kept in localStorage; when it sets an HttpOnly cookie instead (behind the entry point) the
-// body carries none and the browser holds it, out of reach of scripts. Refreshes are serialised
-// across tabs with the Web Locks API: two tabs spending one refresh token would look like theft
-// to the auth service (reuse detection) and end the session.
+// a refresh token). The refresh token never reaches script: login and refresh ask for cookie mode
+// (`X-Parley-Refresh: cookie`, which is also the CSRF check), and the auth service keeps it in an
+// HttpOnly, SameSite=Strict cookie scoped to /auth/refresh. Refreshes are serialised across tabs
+// with the Web Locks API: two tabs spending one refresh token would look like theft to the auth
+// service (reuse detection) and end the session.
 
 import { AUTH_BASE } from "./config";
 
-const REFRESH_KEY = "parley.refresh";
 const ACCESS_KEY = "parley.access";
-const CSRF_COOKIE = "parley_csrf";
-const CSRF_HEADER = "X-CSRF-Token";
+/** Cookie mode of the refresh token (docs/auth.md); a cross-site form cannot send this header. */
+const COOKIE_MODE = { "X-Parley-Refresh": "cookie" };
 
 export interface Account {
   id: string;
@@ -22,7 +21,7 @@ export interface Account {
 interface TokenPair {
   access_token: string;
   expires_in: number;
-  refresh_token?: string;
+  refresh_token?: string | null;
 }
 
 interface Access {
@@ -89,27 +88,20 @@ function keep(pair: TokenPair): void {
     account: { id: claims.id, username: claims.username },
   };
   sessionStorage.setItem(ACCESS_KEY, pair.access_token);
-  if (pair.refresh_token !== undefined) localStorage.setItem(REFRESH_KEY, pair.refresh_token);
   notify();
 }
 
 function forget(): void {
   access = null;
   sessionStorage.removeItem(ACCESS_KEY);
-  localStorage.removeItem(REFRESH_KEY);
   notify();
 }
 
-function csrfHeaders(): Record<string, string> {
-  const match = document.cookie.match(new RegExp(`(?:^|; )${CSRF_COOKIE}=([^;]*)`));
-  return match?.[1] ? { [CSRF_HEADER]: decodeURIComponent(match[1]) } : {};
-}
-
-async function post(path: string, body: unknown): Promise<Response> {
+async function post(path: string, body?: unknown): Promise<Response> {
   return fetch(`${AUTH_BASE}${path}`, {
     method: "POST",
-    headers: { "Content-Type": "application/json", ...csrfHeaders() },
-    body: JSON.stringify(body),
+    headers: { ...COOKIE_MODE, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
     credentials: "same-origin",
   });
 }
@@ -147,7 +139,7 @@ async function withLock<T>(fn: () => Promise<T>): Promise<T> {
 
 let refreshing: Promise<boolean> | null = null;
 
-/** A new token pair from the refresh token (stored or cookie); false when the session is over. */
+/** A new token pair from the refresh-token cookie; false when the session is over. */
 export function refresh(): Promise<boolean> {
   if (refreshing !== null) return refreshing;
   const before = access?.token;
@@ -158,13 +150,12 @@ export function refresh(): Promise<boolean> {
       access = stored;
       return true;
     }
-    const token = localStorage.getItem(REFRESH_KEY);
-    const response = await post("/refresh", token === null ? {} : { refresh_token: token });
+    const response = await post("/refresh");
     if (response.ok) {
       keep((await response.json()) as TokenPair);
       return true;
     }
-    if (response.status === 401 || response.status === 400 || response.status === 422) forget();
+    if (response.status === 401 || response.status === 403) forget();
     else throw await failure(response);
     return false;
   }).finally(() => {
@@ -191,9 +182,8 @@ export async function resume(): Promise<boolean> {
 }
 
 export async function logout(): Promise<void> {
-  const token = localStorage.getItem(REFRESH_KEY);
   try {
-    await post("/logout", token === null ? {} : { refresh_token: token });
+    await post("/refresh/logout");
   } finally {
     forget();
   }

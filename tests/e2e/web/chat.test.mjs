@@ -244,12 +244,28 @@ describe("the web client", () => {
     await shot(alice, "04-chat-after-offline");
   });
 
-  it("keeps the session across a reload", async () => {
+  it("keeps the session across a reload and in a new tab, the refresh token out of script's reach", async () => {
     const bob = pages.bob;
     await bob.reload();
     await bob.getByText(`Signed in as ${names.bob}`).waitFor({ timeout: WAIT });
     await waitForBodies(bob, ["offline three", "Are you there?"]);
     assert.ok(bob.url().includes(chatId));
+    // A new tab has no access token of its own (sessionStorage is per tab): it signs in silently
+    // with the refresh-token cookie.
+    const tab = await contexts.bob.newPage();
+    await tab.goto(`${BASE}/#/chat/${chatId}`);
+    await tab.getByText(`Signed in as ${names.bob}`).waitFor({ timeout: WAIT });
+    await waitForBodies(tab, ["Are you there?"]);
+    const visible = await tab.evaluate(() => ({ cookies: document.cookie, local: JSON.stringify(localStorage) }));
+    assert.ok(!visible.cookies.includes("parley_refresh"), "the refresh cookie is HttpOnly");
+    assert.ok(!/refresh/i.test(visible.local), "no refresh token in localStorage");
+    const cookies = await contexts.bob.cookies();
+    const refresh = cookies.find((c) => c.name === "parley_refresh");
+    assert.ok(refresh, "a refresh-token cookie is set");
+    assert.equal(refresh.httpOnly, true);
+    assert.equal(refresh.sameSite, "Strict");
+    assert.equal(refresh.path, "/auth/refresh");
+    await tab.close();
   });
 
   it("shows a third person nothing of a chat they are not in", async () => {
