@@ -90,6 +90,15 @@ async function send(page, text) {
   await box.press("Enter");
 }
 
+/** Press Tab (or Shift+Tab) until the focused element passes `test` (bounded). */
+async function tabUntil(page, test, arg, { key = "Tab", max = 40 } = {}) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press(key);
+    if (await page.evaluate(test, arg)) return;
+  }
+  throw new Error(`focus never reached the element after ${max} presses of ${key}`);
+}
+
 async function axeCheck(page, label) {
   await page.evaluate(axe.source);
   const result = await page.evaluate(() =>
@@ -242,6 +251,41 @@ describe("the web client", () => {
     // Both sides show the same history.
     assert.deepEqual(seenByAlice, seenByBob);
     await shot(alice, "04-chat-after-offline");
+  });
+
+  it("works with the keyboard alone", async () => {
+    const alice = pages.alice;
+    await alice.goto(`${BASE}/`);
+    await alice.getByText(`Signed in as ${names.alice}`).waitFor({ timeout: WAIT });
+    // The "New chat" dialog opens with Enter and closes with Escape, focus going back.
+    await tabUntil(alice, () => document.activeElement?.textContent === "New chat");
+    await alice.keyboard.press("Enter");
+    await alice.getByRole("dialog", { name: "New chat" }).waitFor();
+    await alice.keyboard.press("Escape");
+    await alice.getByRole("dialog").waitFor({ state: "detached" });
+    assert.equal(await alice.evaluate(() => document.activeElement?.textContent), "New chat");
+    // Open the chat from the list, write and send.
+    await tabUntil(alice, () => document.activeElement?.matches("a.chat-item") ?? false);
+    await alice.keyboard.press("Enter");
+    await alice.waitForURL(/#\/chat\//, { timeout: WAIT });
+    await tabUntil(alice, () => document.activeElement?.tagName === "TEXTAREA");
+    await alice.keyboard.type("typed with the keyboard");
+    await alice.keyboard.press("Enter");
+    await waitForBodies(alice, ["typed with the keyboard"]);
+    await waitForBodies(pages.bob, ["typed with the keyboard"]);
+    // Back into the messages: the newest message's actions show on focus; react with Enter.
+    await tabUntil(
+      alice,
+      () => {
+        const el = document.activeElement;
+        return el?.getAttribute("aria-label") === "React with 👍" && el.closest(".msg")?.textContent?.includes("typed with the keyboard");
+      },
+      undefined,
+      { key: "Shift+Tab", max: 12 },
+    );
+    assert.ok(await alice.locator(".msg", { hasText: "typed with the keyboard" }).locator(".actions").isVisible());
+    await alice.keyboard.press("Enter");
+    await pages.bob.locator(".msg", { hasText: "typed with the keyboard" }).getByRole("button", { name: /👍 1/ }).waitFor({ timeout: WAIT });
   });
 
   it("keeps the session across a reload and in a new tab, the refresh token out of script's reach", async () => {
