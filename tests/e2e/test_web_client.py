@@ -69,6 +69,7 @@ def _preview(endpoints: dict[str, dict[str, str]]) -> Iterator[str]:
         "PARLEY_WEB_AUTH_URL": endpoints["svc-auth"]["url"],
         "PARLEY_WEB_API_URL": endpoints["svc-api"]["url"],
         "PARLEY_WEB_SOCKET_URL": endpoints["svc-socket"]["url"],
+        "PARLEY_WEB_PRESENCE_URL": endpoints["svc-presence"]["url"],
     }
     vite = FRONTEND / "node_modules" / ".bin" / "vite"
     log = (ARTIFACTS / "vite-preview.log").open("wb")

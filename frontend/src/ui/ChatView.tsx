@@ -89,7 +89,6 @@ export function ChatView({ chatId, onMembers }: { chatId: string; onMembers: (id
           chat={chat}
           timeline={timeline}
           version={timeline.version}
-          members={members}
           onReply={(seq: Seq) => setMode({ kind: "reply", seq })}
           onEdit={(seq: Seq, body: string) => setMode({ kind: "edit", seq, body })}
         />

@@ -3,7 +3,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from "react";
 
 import type { PendingCommand } from "../protocol/client";
 import type { Message, Timeline } from "../protocol/timeline";
-import type { ChatSummary, Member, Seq } from "../protocol/types";
+import type { ChatSummary, Seq } from "../protocol/types";
 import { strings } from "../strings";
 import { useApp } from "./context";
 
@@ -15,12 +15,11 @@ interface Props {
   chat: ChatSummary;
   timeline: Timeline;
   version: number;
-  members: Member[];
   onReply: (seq: Seq) => void;
   onEdit: (seq: Seq, body: string) => void;
 }
 
-export function MessageList({ chat, timeline, members, onReply, onEdit }: Props) {
+export function MessageList({ chat, timeline, onReply, onEdit }: Props) {
   const { client, me, directory } = useApp();
   const scroller = useRef<HTMLDivElement>(null);
   const [loadingOlder, setLoadingOlder] = useState(false);
@@ -118,7 +117,6 @@ export function MessageList({ chat, timeline, members, onReply, onEdit }: Props)
       ? []
       : [...reads].filter(([user, seq]) => user !== me.id && seq >= myLast.seq).map(([user]) => directory.names.get(user) ?? "…");
   const canModerate = chat.kind === "group" && (chat.role === "owner" || chat.role === "admin");
-  void members;
 
   return (
     <div className="messages-wrap">
