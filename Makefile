@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 PARLEY := $(VENV)/parley
 
-.PHONY: dev down status test lint typecheck imports pytest bootstrap crds helm-lint \
+.PHONY: dev down status test web-test lint typecheck imports pytest bootstrap crds helm-lint \
 	kind-up kind-down images kind-load deploy e2e-kind
 
 bootstrap:
@@ -26,7 +26,13 @@ status: bootstrap
 ## disruptive ones (they stop the shared Kafka) on their own afterwards, whatever the rest gave
 test: bootstrap lint typecheck imports
 	$(PARLEY) dev up all
+	$(MAKE) web-test
 	status=0; $(VENV)/pytest || status=$$?; $(VENV)/pytest -m disruptive || status=$$?; exit $$status
+
+## web-test: the web client's type check and unit tests (vitest); `make dev` has installed its
+## packages (svc-web runs npm ci). The browser tests run under pytest (tests/e2e/test_web_client.py).
+web-test:
+	cd frontend && ./node_modules/.bin/tsc -b && ./node_modules/.bin/vitest run
 
 lint:
 	$(VENV)/ruff check .

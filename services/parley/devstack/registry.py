@@ -16,6 +16,7 @@ from parley.devstack.components.redis import Redis
 from parley.devstack.components.s3 import S3
 from parley.devstack.components.service import service_component
 from parley.devstack.components.smtp import Smtp
+from parley.devstack.components.web import WebClient
 
 # Start order: a component comes after everything it requires.
 COMPONENTS: dict[str, type[Component]] = {
@@ -45,6 +46,8 @@ COMPONENTS: dict[str, type[Component]] = {
             env={"PARLEY_CONSUMER_ENSURE_TOPICS": "true", "PARLEY_CONSUMER_INSTANCE_ID": "dev-0"},
         ),
         service_component("socket", requires=("postgres", "redis", "kafka", "svc-auth", "svc-consumer")),
+        # The React client's static files (built on start when its sources changed).
+        WebClient,
         # The entry point, last: it fetches auth's keys at start and routes to every service.
         Envoy,
     )
@@ -54,7 +57,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "core": ("postgres", "redis"),
     "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp"),
     "kube": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
-    "platform": ("svc-auth", "svc-api", "svc-presence", "svc-consumer", "svc-socket"),
+    "platform": ("svc-auth", "svc-api", "svc-presence", "svc-consumer", "svc-socket", "svc-web"),
     "edge": ("envoy",),
 }
 PROFILES["all"] = tuple(dict.fromkeys(name for names in PROFILES.values() for name in names))

@@ -1,0 +1,1 @@
+"""The web client's static file server: `parley serve web` serves the built React app."""
