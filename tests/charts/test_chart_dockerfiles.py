@@ -140,7 +140,9 @@ def test_promised_properties(image: Image) -> None:
 
     # Small: the runtime stage gets only the virtualenv from the build stage, and no tooling.
     copies = [rest for keyword, rest in runtime.instructions if keyword == "COPY"]
-    assert copies == ["--from=build /app/.venv /app/.venv"]
+    # (and the services image, the web client's static build, which `parley serve web` serves)
+    extra = ["frontend/dist /app/web"] if image.entrypoint == "parley" else []
+    assert copies == ["--from=build /app/.venv /app/.venv", *extra]
     assert not any("pip install" in rest for keyword, rest in runtime.instructions if keyword == "RUN")
 
     # COPY only: no ADD (which fetches URLs and unpacks archives implicitly).

@@ -25,6 +25,7 @@ from parley.consumer.settings import ConsumerSettings
 from parley.presence.settings import PresenceSettings
 from parley.serve import SERVICES
 from parley.socket.settings import SocketSettings
+from parley.web.settings import WebSettings
 from parley_operator.api.spec import ChatPlatformSpec, parse_spec
 from parley_operator.names import TOPICS, Installation
 from parley_operator.render import Release, RenderInput, render_all
@@ -35,6 +36,7 @@ SETTINGS: dict[str, type[BaseServiceSettings]] = {
     "socket": SocketSettings,
     "consumer": ConsumerSettings,
     "presence": PresenceSettings,
+    "web": WebSettings,
     "migrate": BaseServiceSettings,  # `parley migrate`
 }
 # The gateway is not a `parley serve` service: it becomes the Envoy entry point (its own issue).

@@ -23,8 +23,8 @@ SERVICE_NAMES = (
     "presence",
     "web",
 )
-"""The services the operator deploys: those the image has (`parley serve`; the gateway is Envoy); the issue that builds a
-service (storage, notification, search) adds it here and to `Services`."""
+"""The services the operator deploys: those the image has (`parley serve`) and the gateway (Envoy);
+the issue that builds a service (storage, notification, search) adds it here and to `Services`."""
 
 # RFC 1123 subdomain (Secret names) and Secret data keys, as the apiserver checks them.
 DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -14,6 +15,9 @@ DEFAULT_DIST = Path(__file__).resolve().parents[3] / "frontend" / "dist"
 
 
 class WebSettings(BaseServiceSettings):
+    # Static files only: no server to point at. The image sets the build's path (PARLEY_WEB_DIST_DIR).
+    deploy_required: ClassVar[frozenset[str]] = frozenset({"service_name"})
+
     service_name: str = "web"
 
     web_dist_dir: Path = Field(default=DEFAULT_DIST, description="The built client (`vite build` output).")
