@@ -51,6 +51,9 @@ class Component(ABC):
     """Components that must be up before this one starts."""
     start_timeout: ClassVar[float] = 60.0
     stop_timeout: ClassVar[float] = 30.0
+    restart_on_new_command: ClassVar[bool] = False
+    """Restart a running instance whose command line (flags) differs from what this code would run,
+    so a change of flags takes effect on the next `up` (stateless servers only)."""
 
     def __init__(self, paths: Paths, ui: Progress) -> None:
         self.paths = paths
@@ -117,7 +120,20 @@ class Component(ABC):
         except Exception:
             return False
 
+    @property
+    def command_file(self) -> Path:
+        return self.paths.pids / f"{self.name}.argv"
+
+    def _command_changed(self) -> bool:
+        try:
+            return self.command_file.read_text() != "\n".join(self.command().argv)
+        except OSError:
+            return True
+
     def up(self) -> None:
+        if self.pid() is not None and self.restart_on_new_command and self._command_changed():
+            self.ui.step(self.name, "its flags changed: restarting it")
+            self.down()
         if self.pid() is not None:
             if process.wait_until(
                 self.healthy,
@@ -136,6 +152,8 @@ class Component(ABC):
         self.prepare()
         cmd = self.command()
         self.ui.step(self.name, f"starting; log: {self.log_file}")
+        self.command_file.parent.mkdir(parents=True, exist_ok=True)
+        self.command_file.write_text("\n".join(cmd.argv))
         process.spawn(
             cmd.argv,
             log_file=self.log_file,

@@ -99,6 +99,23 @@ class Stack:
             result[st.name] = st.endpoints
         return result
 
+    def load_images(self, refs: Iterable[str]) -> None:
+        """Put podman-built images into the real node's containerd (pods use them with
+        imagePullPolicy: Never)."""
+        from parley.devstack import images
+        from parley.devstack.components.kube.containerd import Containerd
+
+        node = Containerd(self.paths, self.ui)
+        if node.pid() is None:
+            raise DevStackError("containerd is not up: run `parley dev up node` first")
+        log = self.paths.logs / "images.log"
+        for ref in refs:
+            archive = images.images_dir(self.paths) / (ref.replace("/", "_").replace(":", "_") + ".tar")
+            images.save(self.paths, ref, archive, log)
+            node.import_image(archive)
+            archive.unlink()
+            self.ui.step("containerd", f"loaded {ref}")
+
     def write_endpoints(self) -> None:
         """endpoints.json and dev.env describe what is up now, for tests, services and people."""
         up = {st.name: st.endpoints for st in self.status() if st.state is State.UP}

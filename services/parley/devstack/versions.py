@@ -21,3 +21,9 @@ KUBERNETES = "v1.36.3"
 ETCD = "v3.6.16"
 KWOK = "v0.8.0"
 HELM = "v3.22.0"
+
+# The real node: kubelet and kube-proxy come from KUBERNETES above; CoreDNS is built from its module.
+# containerd, runc and the CNI plugins are Debian's (bookworm: containerd 1.6, CRI v1).
+COREDNS = "v1.15.0"
+# The pause image (the pods' sandbox) is built here from a few lines of Go; its tag names that.
+PAUSE_TAG = "parley-1"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from parley.devstack import jvm, ports, process, versions
+from parley.devstack import jvm, podnet, ports, process, versions
 from parley.devstack.asyncbridge import run_coroutine
 from parley.devstack.component import Command, Component
 from parley.devstack.errors import DevStackError
@@ -72,6 +72,21 @@ logger.config.level = warn
 """
 
 
+def pods_listener() -> dict[str, str]:
+    """A second listener on the pod bridge, advertised there: a client in a pod bootstraps from
+    it and is told to talk to the broker at an address it reaches (not the host's loopback)."""
+    gateway = podnet.bridge_address()
+    if gateway is None:
+        return {}
+    listener = f"PODS://{gateway}:{ports.KAFKA_PODS}"
+    extra = {
+        "listeners": listener,
+        "advertised.listeners": listener,
+        "listener.security.protocol.map": "PODS:PLAINTEXT",
+    }
+    return {key: f"{SERVER_PROPERTIES[key]},{value}" for key, value in extra.items()}
+
+
 class Kafka(Component):
     name = "kafka"
     start_timeout = 90.0
@@ -97,7 +112,7 @@ class Kafka(Component):
         return self.root / "log-dirs"
 
     def ports(self) -> dict[str, int]:
-        return {"broker": ports.KAFKA, "controller": ports.KAFKA_CONTROLLER}
+        return {"broker": ports.KAFKA, "controller": ports.KAFKA_CONTROLLER, "pods": ports.KAFKA_PODS}
 
     def install(self) -> None:
         jvm.java_home(self.setup_log)
@@ -106,7 +121,7 @@ class Kafka(Component):
     def prepare(self) -> None:
         self.server_properties.parent.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        props = {**SERVER_PROPERTIES, "log.dirs": str(self.log_dir)}
+        props = {**SERVER_PROPERTIES, **pods_listener(), "log.dirs": str(self.log_dir)}
         self.server_properties.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         self.log4j2_properties.write_text(LOG4J2_PROPERTIES)
         if not (self.log_dir / "meta.properties").exists():
@@ -173,7 +188,7 @@ class Kafka(Component):
         return f"{ports.HOST}:{ports.KAFKA}"
 
     def endpoints(self) -> dict[str, str]:
-        return {"bootstrap": self.bootstrap}
+        return {"bootstrap": self.bootstrap, **podnet.pods_endpoint("bootstrap", f"{{}}:{ports.KAFKA_PODS}")}
 
 
 async def _broker_answers(bootstrap: str) -> bool:

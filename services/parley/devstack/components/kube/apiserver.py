@@ -26,6 +26,7 @@ class KubeApiserver(Component):
     # The first start of a fresh etcd runs the bootstrap post-start hooks (RBAC roles, priority
     # levels…) before /readyz says yes.
     start_timeout = 180.0
+    restart_on_new_command = True
 
     def ports(self) -> dict[str, int]:
         return {"https": ports.KUBE_APISERVER}
@@ -60,6 +61,13 @@ class KubeApiserver(Component):
                 # The `kubernetes` service's endpoints would point at 127.0.0.1, which Endpoints
                 # validation rejects; nothing in a dev cluster of fake nodes dials it.
                 "--endpoint-reconciler-type=none",
+                # The real node's kubelet: reached at its InternalIP (the pod bridge's address; the
+                # node's name resolves nowhere) with a client certificate it trusts.
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-client-certificate={keys.client_cert('apiserver-kubelet-client')}",
+                f"--kubelet-client-key={keys.client_key('apiserver-kubelet-client')}",
+                # Namespaces choose the real node through annotations (see components/kube/node.py).
+                "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
             ]
         )
 
