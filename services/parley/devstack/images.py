@@ -283,6 +283,19 @@ def build_images(paths: Paths, repo: Path, tag: str, log_file: Path) -> dict[str
     return timings
 
 
+def image_id(paths: Paths, ref: str) -> str:
+    result = subprocess.run(
+        ["podman", "image", "inspect", "--format", "{{.Id}}", ref],
+        env=podman_env(paths),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise DevStackError(f"no image {ref} in podman's store: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
 def image_size(paths: Paths, ref: str) -> int:
     result = subprocess.run(
         ["podman", "image", "inspect", "--format", "{{.Size}}", ref],

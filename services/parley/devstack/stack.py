@@ -101,7 +101,8 @@ class Stack:
 
     def load_images(self, refs: Iterable[str]) -> None:
         """Put podman-built images into the real node's containerd (pods use them with
-        imagePullPolicy: Never)."""
+        imagePullPolicy: Never). An image the node already has, by the same podman image id, is
+        not imported again (an import of the services image takes a minute or two here)."""
         from parley.devstack import images
         from parley.devstack.components.kube.containerd import Containerd
 
@@ -110,10 +111,21 @@ class Stack:
             raise DevStackError("containerd is not up: run `parley dev up node` first")
         log = self.paths.logs / "images.log"
         for ref in refs:
+            image_id = images.image_id(self.paths, ref)
+            if node.has_image(ref, image_id):
+                self.ui.step("containerd", f"has {ref} already")
+                continue
+            same = node.imported_as(image_id)
+            if same is not None:
+                node.tag_image(same, ref, image_id)
+                self.ui.step("containerd", f"tagged {same} as {ref}")
+                continue
             archive = images.images_dir(self.paths) / (ref.replace("/", "_").replace(":", "_") + ".tar")
             images.save(self.paths, ref, archive, log)
-            node.import_image(archive)
-            archive.unlink()
+            try:
+                node.import_image(archive, ref, image_id)
+            finally:
+                archive.unlink(missing_ok=True)
             self.ui.step("containerd", f"loaded {ref}")
 
     def write_endpoints(self) -> None:

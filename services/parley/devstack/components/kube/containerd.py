@@ -133,9 +133,42 @@ state = "{self.root / "state"}"
     def after_start(self) -> None:
         self.import_image(images.pause_archive(self.paths))
 
-    def import_image(self, archive: Path) -> None:
+    def _imported_marker(self, ref: str) -> Path:
+        return self.root / "imported" / ref.replace("/", "_").replace(":", "_")
+
+    def has_image(self, ref: str, image_id: str) -> bool:
+        """Whether `ref` is in the node's store, imported from the podman image `image_id`."""
+        marker = self._imported_marker(ref)
+        if not marker.exists() or marker.read_text().split("\n")[0] != image_id:
+            return False
+        listed = subprocess.run(self.ctr("images", "ls", "-q"), capture_output=True, text=True, check=False)
+        return ref in listed.stdout.split()
+
+    def imported_as(self, image_id: str) -> str | None:
+        """A name under which the podman image `image_id` is in the node's store already."""
+        listed = subprocess.run(self.ctr("images", "ls", "-q"), capture_output=True, text=True, check=False)
+        names = set(listed.stdout.split())
+        folder = self.root / "imported"
+        for marker in sorted(folder.glob("*")) if folder.exists() else []:
+            marked_id, _, ref = marker.read_text().partition("\n")
+            if marked_id == image_id and ref in names:
+                return ref
+        return None
+
+    def tag_image(self, source: str, ref: str, image_id: str) -> None:
+        process.run(self.ctr("images", "tag", "--force", source, ref), log_file=self.setup_log)
+        self._mark(ref, image_id)
+
+    def _mark(self, ref: str, image_id: str) -> None:
+        marker = self._imported_marker(ref)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(f"{image_id}\n{ref}")
+
+    def import_image(self, archive: Path, ref: str | None = None, image_id: str | None = None) -> None:
         """Load a `podman save --format docker-archive` file into the node's image store."""
         process.run(self.ctr("images", "import", str(archive)), log_file=self.setup_log)
+        if ref is not None and image_id is not None:
+            self._mark(ref, image_id)
 
     def endpoints(self) -> dict[str, str]:
         return {"socket": self.endpoint, "pause_image": images.PAUSE_IMAGE, "version": versions.PAUSE_TAG}
