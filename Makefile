@@ -37,6 +37,7 @@ typecheck:
 	# Test directories are no packages: each directory is checked on its own (two conftest modules).
 	MYPYPATH=operator/tests $(VENV)/mypy operator/tests/*.py
 	MYPYPATH=operator/tests:operator/tests/live $(VENV)/mypy operator/tests/live/*.py
+	MYPYPATH=operator/tests $(VENV)/mypy tests/contract/*.py
 
 imports:
 	$(VENV)/lint-imports

@@ -104,33 +104,27 @@ def test_only_the_gateway_is_reachable_from_outside() -> None:
     assert deny["spec"]["policyTypes"] == ["Ingress"] and "ingress" not in deny["spec"]
 
 
-def test_config_names_peers_by_cluster_dns_and_topics_by_installation() -> None:
+def test_config_points_at_the_auth_service_and_prefixes_by_installation() -> None:
     data = config_data(RenderInput.steady(parse_spec(REQUIRED), INST))
-    for service in SERVICE_NAMES:
-        assert data[f"PARLEY_{service.upper()}_URL"] == f"http://{NAME}-{service}.{NAMESPACE}.svc"
-    assert data["PARLEY_TOPIC_COMMANDS"] == "chat.acme.commands.v1"
-    assert data["PARLEY_TOPIC_NOTIFICATIONS_DLQ"] == "chat.acme.notifications.dlq.v1"
-    assert data["PARLEY_S3_BUCKET"] == "parley-chat-acme"
-    assert data["PARLEY_ACCESS_TOKEN_TTL_SECONDS"] == "900"
+    assert data["PARLEY_AUTH_ISSUER"] == f"http://{NAME}-auth.{NAMESPACE}.svc"
+    assert data["PARLEY_AUTH_JWKS_URL"] == f"http://{NAME}-auth.{NAMESPACE}.svc/.well-known/jwks.json"
+    assert data["PARLEY_KAFKA_TOPIC_PREFIX"] == "chat.acme"
+    assert data["PARLEY_REDIS_KEY_PREFIX"] == "chat.acme:"
     assert not any("secret" in value.lower() for value in data.values())
 
 
-def test_secrets_reach_only_the_services_that_need_them() -> None:
+def test_secrets_and_own_settings_reach_only_the_services_that_need_them() -> None:
     deployments = _kind(_steady(FULL), "Deployment")
 
-    def env_names(service: str) -> set[str]:
+    def env(service: str) -> dict[str, Any]:
         container = deployments[f"{NAME}-{service}"]["spec"]["template"]["spec"]["containers"][0]
-        return {e["name"] for e in container["env"]}
+        return {e["name"]: e.get("value") for e in container["env"]}
 
-    assert "PARLEY_S3_SECRET_KEY" in env_names("storage")
-    assert "PARLEY_OPENSEARCH_URL" in env_names("search")
-    assert {"PARLEY_SMTP_PASSWORD", "PARLEY_SMS_TOKEN"} <= env_names("notification")
-    assert "PARLEY_AUTH_SIGNING_KEY_FILE" in env_names("auth")
-    assert not env_names("gateway") & {
-        "PARLEY_POSTGRES_DSN",
-        "PARLEY_S3_SECRET_KEY",
-        "PARLEY_AUTH_SIGNING_KEY_FILE",
-    }
+    assert "PARLEY_AUTH_SIGNING_KEY_FILE" in env("auth")
+    assert env("auth")["PARLEY_AUTH_ACCESS_TOKEN_TTL_SECONDS"] == "600"
+    assert "PARLEY_AUTH_ACCESS_TOKEN_TTL_SECONDS" not in env("api")
+    assert "PARLEY_POSTGRES_DSN" not in env("presence")
+    assert not set(env("gateway")) & {"PARLEY_POSTGRES_DSN", "PARLEY_AUTH_SIGNING_KEY_FILE"}
 
 
 def test_a_config_change_rolls_the_pods() -> None:

@@ -10,11 +10,32 @@ from typing import Annotated
 
 import typer
 
-from parley.devstack.cli import app as dev_app
 from parley.serve import OWN_SERVER, SERVICES
 
 app = typer.Typer(help="Parley chat platform.", no_args_is_help=True)
-app.add_typer(dev_app, name="dev")
+
+try:
+    from parley.devstack.cli import app as dev_app
+except ImportError as missing:  # the production image: no dev stack, none of its dependencies
+    _dev_missing = missing
+
+    @app.command(
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        add_help_option=False,
+    )
+    def dev() -> None:
+        """The local dev stack: not in this installation (install `parley[dev]` from a checkout)."""
+        typer.secho(
+            "error: `parley dev` needs the dev stack, which this installation does not have (the "
+            "production image leaves it out). From a checkout of the repository run `make dev`, or "
+            f"install the package with its `dev` extra: parley[dev]. ({_dev_missing})",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+
+else:
+    app.add_typer(dev_app, name="dev")
 auth_app = typer.Typer(help="Tools of the auth service.", no_args_is_help=True)
 app.add_typer(auth_app, name="auth")
 
@@ -36,8 +57,11 @@ def serve(
             err=True,
         )
         raise typer.Exit(code=2)
-    # The services' own loggers (parley.*) at INFO; uvicorn configures only its own.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from parley.common.settings import BaseServiceSettings
+
+    # The services' own loggers (parley.*) at PARLEY_LOG_LEVEL; uvicorn configures only its own.
+    level = BaseServiceSettings().log_level
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     module, target = SERVICES[service].split(":")
     if service in OWN_SERVER:
         getattr(importlib.import_module(module), target)(host=host, port=port)

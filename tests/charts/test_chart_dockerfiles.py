@@ -35,10 +35,12 @@ class Image:
     dockerfile: Path
     entrypoint: str
     package: str
+    left_out: tuple[str, ...] = ()
+    """Subpackages the image must not have (the build context leaves them out)."""
 
 
 IMAGES = [
-    Image(REPO / "services" / "Dockerfile", "parley", "parley"),
+    Image(REPO / "services" / "Dockerfile", "parley", "parley", ("devstack", "testing")),
     Image(REPO / "operator" / "Dockerfile", "parley-operator", "parley_operator"),
 ]
 
@@ -157,6 +159,18 @@ def test_promised_properties(image: Image) -> None:
     assert entry == [f'["{image.entrypoint}"]']
 
 
+def context_exclusions() -> set[str]:
+    """Paths .dockerignore leaves out of what it lets in (plain paths, not patterns)."""
+    lines = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
+    return {line for line in lines[1:] if not line.startswith("!") and "*" not in line}
+
+
+def outside_the_context(directory: str, names: list[str]) -> set[str]:
+    """shutil.copytree's `ignore`: what the build context does not have."""
+    relative, excluded = Path(directory).relative_to(REPO), context_exclusions()
+    return {n for n in names if n == "__pycache__" or str(relative / n) in excluded}
+
+
 def test_the_build_context_is_only_what_the_images_copy() -> None:
     lines = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
     assert lines[0] == "**", "everything is excluded first, then the needed files are let in"
@@ -197,7 +211,7 @@ def test_the_build_stage_makes_a_working_virtualenv(image: Image, tmp_path: Path
                 target = workdir / dest / Path(source).name if into_dir else workdir / dest
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if (REPO / source).is_dir():
-                    shutil.copytree(REPO / source, target, ignore=shutil.ignore_patterns("__pycache__"))
+                    shutil.copytree(REPO / source, target, ignore=outside_the_context)
                 else:
                     shutil.copy2(REPO / source, target)
         elif keyword == "RUN" and rest.startswith("uv "):
@@ -212,6 +226,28 @@ def test_the_build_stage_makes_a_working_virtualenv(image: Image, tmp_path: Path
     assert started.returncode == 0, started.stderr
     site = next(inside(venv).glob("lib/python3.11/site-packages"))
     assert (site / image.package / "__init__.py").is_file(), "the package is copied into the virtualenv"
+    # The production image: no dev stack, no test plugin, none of their own dependencies.
+    for sub in image.left_out:
+        assert not (site / image.package / sub).exists(), f"{image.package}.{sub} is in the image"
+    if image.left_out:
+        for dev_only in ("kubernetes", "aiosmtpd", "miniopy_async", "opensearchpy"):
+            assert not (site / dev_only).exists(), f"{dev_only} (dev extra) is in the image"
+        dev = subprocess.run(
+            [str(bin_dir / image.entrypoint), "dev", "up"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=tmp_path,
+        )
+        assert dev.returncode == 2 and "needs the dev stack" in dev.stderr, dev.stdout + dev.stderr
+        listed = subprocess.run(
+            [str(bin_dir / image.entrypoint), "serve"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=tmp_path,
+        )
+        assert listed.returncode == 0 and "auth" in listed.stdout, listed.stderr
     assert not list(site.glob("*.pth")) or all(str(REPO) not in p.read_text() for p in site.glob("*.pth"))
 
 

@@ -21,10 +21,9 @@ SERVICE_NAMES = (
     "socket",
     "consumer",
     "presence",
-    "storage",
-    "notification",
-    "search",
 )
+"""The services the operator deploys: those the image has (`parley serve`); the issue that builds a
+service (storage, notification, search) adds it here and to `Services`."""
 
 # RFC 1123 subdomain (Secret names) and Secret data keys, as the apiserver checks them.
 DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -172,9 +171,6 @@ class Services(SpecModel):
     socket: SocketServiceSpec = nested(SocketServiceSpec)
     consumer: ServiceSpec = nested(ServiceSpec)
     presence: ServiceSpec = nested(ServiceSpec)
-    storage: ServiceSpec = nested(ServiceSpec)
-    notification: ServiceSpec = nested(ServiceSpec)
-    search: ServiceSpec = nested(ServiceSpec)
 
     def by_name(self) -> dict[str, ServiceSpec]:
         return {name: getattr(self, name) for name in SERVICE_NAMES}

@@ -1,6 +1,11 @@
-"""The one ConfigMap every service reads (envFrom): peers' URLs, topic names and plain settings.
+"""The one ConfigMap every service reads (envFrom): what every service's settings share.
 
-Secrets (DSNs, credentials) never go here; they reach each service as secretKeyRef env vars.
+Only names the services' settings read (a contract test in tests/contract builds each service's
+settings from what is rendered and fails on any other name): where Kafka is and the installation's
+topic and Redis key prefixes, how tokens are verified (the auth Service's cluster DNS name as issuer
+and JWKS URL), and the log level. A setting of one service goes in that service's container env
+(deployments.py); secrets (DSNs, credentials) never go here, they reach each service as secretKeyRef
+env vars or mounted files.
 """
 
 from __future__ import annotations
@@ -10,20 +15,14 @@ import json
 from typing import Any
 
 from parley_operator.api.durations import parse_duration
-from parley_operator.api.spec import SERVICE_NAMES
-from parley_operator.names import TOPICS, Installation
+from parley_operator.names import Installation
 from parley_operator.render.context import RenderInput
 
-
-def env_name(text: str) -> str:
-    return text.upper().replace(".", "_").replace("-", "_")
-
-
-def bucket_name(inp: RenderInput) -> str:
-    return inp.spec.s3.bucket or inp.installation.default_bucket
+JWKS_PATH = "/.well-known/jwks.json"
 
 
 def public_url(inp: RenderInput) -> str:
+    """Where clients reach the platform (the status's endpoint)."""
     ingress = inp.spec.ingress
     if ingress is None:
         return inp.installation.service_url("gateway")
@@ -31,43 +30,35 @@ def public_url(inp: RenderInput) -> str:
     return f"{scheme}://{ingress.host}"
 
 
+def auth_issuer(inst: Installation) -> str:
+    """The `iss` of access tokens, and where the others fetch the keys from: the auth Service."""
+    return inst.service_url("auth")
+
+
 def config_data(inp: RenderInput) -> dict[str, str]:
     spec, inst = inp.spec, inp.installation
-    data: dict[str, str] = {
-        "PARLEY_PLATFORM": inst.name,
-        "PARLEY_NAMESPACE": inst.namespace,
-        "PARLEY_PUBLIC_URL": public_url(inp),
+    return {
         "PARLEY_LOG_LEVEL": spec.observability.log_level.value,
-    }
-    data |= {f"PARLEY_{env_name(svc)}_URL": inst.service_url(svc) for svc in SERVICE_NAMES}
-    data |= {
         "PARLEY_KAFKA_BOOTSTRAP": spec.kafka.bootstrap_servers,
+        # Topics are `<prefix>.<topic>.v1` (names.py and parley.common.topics agree, a test checks).
         "PARLEY_KAFKA_TOPIC_PREFIX": inst.prefix,
+        # Two installations may share a Redis: every key starts with the installation's prefix.
+        "PARLEY_REDIS_KEY_PREFIX": f"{inst.prefix}:",
+        "PARLEY_AUTH_ISSUER": auth_issuer(inst),
+        "PARLEY_AUTH_AUDIENCE": inst.prefix,
+        "PARLEY_AUTH_JWKS_URL": f"{auth_issuer(inst)}{JWKS_PATH}",
     }
-    data |= {f"PARLEY_TOPIC_{env_name(topic)}": inst.topic(topic) for topic in TOPICS}
-    data |= {
-        "PARLEY_S3_BUCKET": bucket_name(inp),
-        "PARLEY_S3_REGION": spec.s3.region,
-        # For the storage service's own sweep where the S3 server has no lifecycle API.
-        "PARLEY_S3_ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS": str(spec.s3.abort_incomplete_uploads_after_days),
-        "PARLEY_OPENSEARCH_INDEX_ALIAS": inst.messages_alias,
-        "PARLEY_ACCESS_TOKEN_TTL_SECONDS": _seconds(spec.auth.access_token_lifetime),
-        "PARLEY_REFRESH_TOKEN_TTL_SECONDS": _seconds(spec.auth.refresh_token_lifetime),
-        "PARLEY_NOTIFICATION_DIGEST_SECONDS": _seconds(spec.notification.digest_interval),
-    }
-    email = spec.notification.email
-    if email is not None:
-        data |= {
-            "PARLEY_SMTP_HOST": email.smtp_host,
-            "PARLEY_SMTP_PORT": str(email.smtp_port),
-            "PARLEY_SMTP_FROM": email.from_address,
-            "PARLEY_SMTP_STARTTLS": "true" if email.starttls else "false",
+
+
+def service_env(inp: RenderInput, service: str) -> dict[str, str]:
+    """Plain settings of one service, in its container's env."""
+    auth = inp.spec.auth
+    if service == "auth":
+        return {
+            "PARLEY_AUTH_ACCESS_TOKEN_TTL_SECONDS": _seconds(auth.access_token_lifetime),
+            "PARLEY_AUTH_REFRESH_TOKEN_TTL_SECONDS": _seconds(auth.refresh_token_lifetime),
         }
-    if spec.notification.sms is not None:
-        data["PARLEY_SMS_URL"] = spec.notification.sms.url
-    if spec.observability.otlp_endpoint is not None:
-        data["PARLEY_OTLP_ENDPOINT"] = spec.observability.otlp_endpoint
-    return data
+    return {}
 
 
 def _seconds(duration: str) -> str:

@@ -11,6 +11,7 @@ from parley_operator.names import (
     IMAGE_ANNOTATION,
     VERSION_ANNOTATION,
 )
+from parley_operator.render.configmap import service_env
 from parley_operator.render.context import Release, RenderInput
 from parley_operator.render.pods import (
     SERVICE_NEEDS,
@@ -41,7 +42,7 @@ def _env(inp: RenderInput, service: str) -> list[dict[str, Any]]:
     needs = SERVICE_NEEDS[service]
     env: list[dict[str, Any]] = [
         {"name": "PARLEY_SERVICE_NAME", "value": service},
-        {"name": "PARLEY_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        *({"name": name, "value": value} for name, value in service_env(inp, service).items()),
         *secret_envs(inp.spec, needs),
     ]
     if "signing_key" in needs:

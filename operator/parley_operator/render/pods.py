@@ -11,17 +11,15 @@ from parley_operator.render.context import secret_env
 RUN_AS = 10001
 SIGNING_KEY_DIR = "/var/run/secrets/parley/signing-key"
 
-# Which secrets each service reads; everything else comes from the shared ConfigMap.
+# Which secrets each service reads (only services the image has); everything else comes from the
+# shared ConfigMap and the container's env.
 SERVICE_NEEDS: dict[str, frozenset[str]] = {
     "gateway": frozenset({"redis"}),
     "auth": frozenset({"postgres", "redis", "signing_key"}),
     "api": frozenset({"postgres", "redis"}),
-    "socket": frozenset({"redis"}),
+    "socket": frozenset({"postgres", "redis"}),
     "consumer": frozenset({"postgres", "redis"}),
     "presence": frozenset({"redis"}),
-    "storage": frozenset({"postgres", "s3"}),
-    "notification": frozenset({"postgres", "smtp", "sms"}),
-    "search": frozenset({"postgres", "opensearch"}),
     "migrate": frozenset({"postgres"}),
 }
 
@@ -38,25 +36,8 @@ def secret_envs(spec: ChatPlatformSpec, needs: frozenset[str]) -> list[dict[str,
         env.append(secret_env("PARLEY_POSTGRES_DSN", spec.postgres.secret_name, spec.postgres.dsn_key))
     if "redis" in needs:
         env.append(secret_env("PARLEY_REDIS_URL", spec.redis.secret_name, spec.redis.url_key))
-    if "s3" in needs:
-        s3 = spec.s3
-        env += [
-            secret_env("PARLEY_S3_ENDPOINT", s3.secret_name, s3.endpoint_key),
-            secret_env("PARLEY_S3_ACCESS_KEY", s3.secret_name, s3.access_key_key),
-            secret_env("PARLEY_S3_SECRET_KEY", s3.secret_name, s3.secret_key_key),
-        ]
-    if "opensearch" in needs:
-        env.append(secret_env("PARLEY_OPENSEARCH_URL", spec.opensearch.secret_name, spec.opensearch.url_key))
-    email = spec.notification.email
-    if "smtp" in needs and email is not None and email.credentials is not None:
-        cred = email.credentials
-        env += [
-            secret_env("PARLEY_SMTP_USERNAME", cred.secret_name, cred.username_key),
-            secret_env("PARLEY_SMTP_PASSWORD", cred.secret_name, cred.password_key),
-        ]
-    sms = spec.notification.sms
-    if "sms" in needs and sms is not None and sms.secret_name is not None:
-        env.append(secret_env("PARLEY_SMS_TOKEN", sms.secret_name, sms.token_key))
+    # S3, OpenSearch, SMTP and SMS credentials come with the services that use them (storage, search,
+    # notification), each in its own issue.
     return env
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
-from parley.common.settings import BaseServiceSettings
+from parley.common.settings import SERVERS, TOKEN_CHECKS, BaseServiceSettings
 
 
 class ApiSettings(BaseServiceSettings):
     service_name: str = "api"
+    deploy_required: ClassVar[frozenset[str]] = (
+        frozenset({"service_name", "postgres_dsn"}) | SERVERS | TOKEN_CHECKS
+    )
 
     api_max_group_members: int = Field(
         default=1000, ge=2, le=100_000, description="Members per group, owner included."

@@ -18,6 +18,7 @@ from parley.auth.throttle import LoginThrottle
 from parley.auth.tokens import AccessTokenIssuer
 from parley.common.auth import TokenVerifier
 from parley.common.db import Database
+from parley.common.health import Health, check, database_ping, redis_ping, task_running
 from parley.common.net import parse_networks
 from parley.common.redis import create_redis
 from parley.common.service import new_app
@@ -89,6 +90,10 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             ),
         )
         watcher = asyncio.create_task(keys.watch(settings.auth_keys_reload_seconds), name="signing-keys")
+        app.state.health = Health(
+            ready=[check("postgres", database_ping(db.engine)), check("redis", redis_ping(redis))],
+            alive=[check("signing-keys", task_running(lambda: watcher, "the signing-key reloader"))],
+        )
         try:
             yield
         finally:

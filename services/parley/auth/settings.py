@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
@@ -11,6 +12,19 @@ from parley.common.settings import BaseServiceSettings
 
 class AuthSettings(BaseServiceSettings):
     service_name: str = "auth"
+    deploy_required: ClassVar[frozenset[str]] = frozenset(
+        {
+            "service_name",
+            "postgres_dsn",
+            "redis_url",
+            "redis_key_prefix",
+            "auth_issuer",
+            "auth_audience",
+            "auth_signing_key",
+            "auth_access_token_ttl_seconds",
+            "auth_refresh_token_ttl_seconds",
+        }
+    )
 
     # Signing keys: a directory of PEM files (a mounted Secret), or one PEM in a variable or file
     # (PARLEY_AUTH_SIGNING_KEY / PARLEY_AUTH_SIGNING_KEY_FILE). With neither, an ephemeral key is

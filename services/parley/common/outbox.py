@@ -85,6 +85,11 @@ class OutboxDrainer:
         """Consecutive failed attempts, for health and tests."""
         return self.backoff.failures
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The drainer's task while started (for the liveness check)."""
+        return self._task
+
     def wake(self) -> None:
         """Something was committed to the outbox: drain now rather than at the next poll."""
         self._wake.set()

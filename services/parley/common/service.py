@@ -1,4 +1,9 @@
-"""The FastAPI app every service starts from: error shape, body limit, telemetry, health."""
+"""The FastAPI app every service starts from: error shape, body limit, telemetry, health.
+
+Health: the service's lifespan puts a `parley.common.health.Health` (its named checks) in
+`app.state.health`; `/healthz` runs its liveness checks, `/readyz` its readiness checks, each answering
+503 with the failed check's name and reason.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,11 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from parley import __version__
 from parley.common.errors import ERROR_RESPONSES, install_error_handlers
+from parley.common.health import NOT_STARTED, Health, Report
 from parley.common.limits import BodySizeLimit
 from parley.common.settings import BaseServiceSettings
 from parley.common.telemetry import install_telemetry
@@ -34,8 +41,17 @@ def new_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_telemetry(app, settings.service_name)
 
+    def answer(report: Report) -> JSONResponse:
+        return JSONResponse(report.body(), status_code=report.status_code)
+
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> JSONResponse:
+        health: Health | None = getattr(app.state, "health", None)
+        return answer(await health.liveness() if health is not None else Report({}, ()))
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        health: Health | None = getattr(app.state, "health", None)
+        return answer(await health.readiness() if health is not None else NOT_STARTED)
 
     return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr
 from pydantic.fields import FieldInfo
@@ -46,12 +46,24 @@ class FileEnvSettingsSource(PydanticBaseSettingsSource):
         return values
 
 
+SERVERS = frozenset({"redis_url", "redis_key_prefix", "kafka_bootstrap", "kafka_topic_prefix"})
+TOKEN_CHECKS = frozenset({"auth_issuer", "auth_audience", "auth_jwks_url"})
+
+
 class BaseServiceSettings(BaseSettings):
     """What every service needs: where the shared servers are and how tokens are verified."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", case_sensitive=False)
 
+    deploy_required: ClassVar[frozenset[str]] = frozenset({"service_name", "postgres_dsn"})
+    """Settings whose defaults suit only a laptop (servers on 127.0.0.1, prefixes every installation
+    would share): a deployment must set each one. tests/contract checks that the operator renders
+    them; each service's class names its own (the base class's are what `parley migrate` needs)."""
+
     service_name: str = "parley"
+    log_level: str = Field(
+        default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$", description="Level of the parley.* loggers."
+    )
     postgres_dsn: SecretStr = SecretStr("postgresql://parley:parley@127.0.0.1:15432/parley")
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:16379/0")
     redis_key_prefix: str = Field(default="parley:", description="Prefix of every Redis key we write.")

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from parley.common.db import Database
+from parley.common.health import Health, KafkaPing, check, database_ping, redis_ping, task_running
 from parley.common.kafka import KafkaProducer, ensure_topics
 from parley.common.service import new_app
 from parley.common.topics import Topics
@@ -41,12 +42,22 @@ def create_app(settings: ConsumerSettings | None = None) -> FastAPI:
         worker = CommandWorker(settings, db.engine, publisher, topics.commands)
         app.state.worker = worker
         task = asyncio.create_task(worker.run(), name="command-worker")
+        kafka_ping = KafkaPing(settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}-health")
+        app.state.health = Health(
+            ready=[
+                check("postgres", database_ping(db.engine)),
+                check("redis", redis_ping(redis)),
+                check("kafka", kafka_ping),
+            ],
+            alive=[check("worker", task_running(lambda: task, "the command worker"))],
+        )
         try:
             yield
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await kafka_ping.close()
             await producer.stop()
             await redis.aclose()
             await db.dispose()

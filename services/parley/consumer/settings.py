@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
-from parley.common.settings import BaseServiceSettings
+from parley.common.settings import SERVERS, BaseServiceSettings
 
 
 class ConsumerSettings(BaseServiceSettings):
     service_name: str = "consumer"
+    deploy_required: ClassVar[frozenset[str]] = frozenset({"service_name", "postgres_dsn"}) | SERVERS
 
     consumer_group: str | None = Field(
         default=None, description="Kafka consumer group; default `<kafka_topic_prefix>.consumer`."

@@ -11,6 +11,7 @@ import httpx
 from fastapi import FastAPI
 
 from parley.common.auth import JwksSource, start_verifier
+from parley.common.health import Health, KafkaPing, check, redis_ping, task_running
 from parley.common.kafka import KafkaProducer
 from parley.common.presence import PresenceKeys
 from parley.common.redis import create_redis
@@ -68,6 +69,17 @@ def create_app(settings: PresenceSettings | None = None, *, jwks: JwksSource | N
             max_backoff=settings.presence_max_backoff_seconds,
         )
         verifier = await start_verifier(settings, http, jwks)
+        kafka_ping = KafkaPing(settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}-health")
+        # Queries are answered from Redis; without Kafka they go stale (no connection events come
+        # in), which /readyz reports without taking the pod out.
+        app.state.health = Health(
+            ready=[check("redis", redis_ping(redis)), check("kafka", kafka_ping, required=False)],
+            alive=[
+                check("consumer", task_running(lambda: consumer.task, "the connections consumer")),
+                check("sweeper", task_running(lambda: sweeper.task, "the sweeper")),
+                check("outbox", task_running(lambda: outbox.task, "the presence outbox")),
+            ],
+        )
         app.state.redis = redis
         app.state.presence_keys = keys
         app.state.store = store
@@ -85,6 +97,7 @@ def create_app(settings: PresenceSettings | None = None, *, jwks: JwksSource | N
             await sweeper.stop()
             await consumer.stop()
             await outbox.stop()
+            await kafka_ping.close()
             await producer.stop()
             await redis.aclose()
             await http.aclose()

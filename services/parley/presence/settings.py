@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from parley.common.presence import SWEEP_SECONDS, TTL_SECONDS
-from parley.common.settings import BaseServiceSettings
+from parley.common.settings import SERVERS, TOKEN_CHECKS, BaseServiceSettings
 
 DAY = 86400
 
 
 class PresenceSettings(BaseServiceSettings):
     service_name: str = "presence"
+    deploy_required: ClassVar[frozenset[str]] = frozenset({"service_name"}) | SERVERS | TOKEN_CHECKS
 
     presence_ttl_seconds: float = Field(
         default=TTL_SECONDS,

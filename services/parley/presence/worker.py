@@ -26,6 +26,11 @@ class Worker(ABC):
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The loop's task while started (for the liveness check)."""
+        return self._task
+
     @abstractmethod
     async def run(self) -> None:
         """The loop: returns once `stopping` is true (check it between steps)."""

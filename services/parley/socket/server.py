@@ -3,13 +3,14 @@
     WsServer (connections) -> Session (frames) -> CommandProducer (Kafka, acks=all)
     Redis channels -> Subscriber -> Hub (who is here, in which chats) -> Session.deliver
 
-Also answers `GET /healthz` and `GET /metrics` on the same port, and sweeps connections that
+Also answers `GET /healthz`, `GET /readyz` and `GET /metrics` on the same port, and sweeps connections that
 never authenticated, went silent, or whose token expired without being renewed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import time
@@ -30,6 +31,16 @@ from websockets.datastructures import Headers
 
 from parley.common.auth import JwksSource, start_verifier
 from parley.common.db import Database
+from parley.common.health import (
+    NOT_STARTED,
+    CachedReadiness,
+    Health,
+    KafkaPing,
+    Report,
+    check,
+    database_ping,
+    redis_ping,
+)
 from parley.common.kafka import KafkaProducer
 from parley.common.presence import ConnectionReporter
 from parley.common.topics import Topics
@@ -101,6 +112,7 @@ class SocketServer:
         self.metrics = SocketMetrics()
         self._tasks: set[asyncio.Task[None]] = set()
         self._too_big = error_frame(ErrorCode.FRAME_TOO_LARGE, "The frame is far too large; closing.")
+        self.readiness: CachedReadiness | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -136,6 +148,21 @@ class SocketServer:
             ),
             too_slow_code=CLOSE_TOO_SLOW,
         )
+        # This server answers HTTP without awaiting: the readiness checks run every 2 s in a task,
+        # and /readyz tells the latest result.
+        self.kafka_ping = KafkaPing(
+            settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}-health"
+        )
+        self.readiness = CachedReadiness(
+            Health(
+                ready=[
+                    check("postgres", database_ping(self.db.engine)),
+                    check("redis", redis_ping(self.hub.redis)),
+                    check("kafka", self.kafka_ping),
+                ]
+            )
+        )
+        self.spawn(self.readiness.run(), "readiness")
         self.port = await self.ws.listen(host, port)
         self.spawn(self._sweep(), "sweeper")
         log.info("socket listening on %s:%d", host, self.port)
@@ -149,6 +176,7 @@ class SocketServer:
         # users of this process go offline now rather than when its heartbeats' time is up.
         await self.reporter.stop()
         await self.presence_producer.stop()
+        await self.kafka_ping.close()
         await self.producer.stop()
         await self.hub.stop()
         await self.db.dispose()
@@ -171,6 +199,9 @@ class SocketServer:
             return HttpResponse(
                 200, b'{"status":"ok","kafka":%s}' % (b"true" if ok else b"false"), "application/json"
             )
+        if path == "/readyz":
+            report: Report = self.readiness.report if self.readiness is not None else NOT_STARTED
+            return HttpResponse(report.status_code, json.dumps(report.body()).encode(), "application/json")
         if path == "/metrics":
             self.metrics.connections.set(len(self.ws.connections))
             self.metrics.presence_failures.set(self.reporter.send_failures + self.reporter.heartbeat_failures)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from parley.common.presence import HEARTBEAT_SECONDS
-from parley.common.settings import BaseServiceSettings
+from parley.common.settings import SERVERS, TOKEN_CHECKS, BaseServiceSettings
 
 KiB = 1024
 
 
 class SocketSettings(BaseServiceSettings):
     service_name: str = "socket"
+    deploy_required: ClassVar[frozenset[str]] = (
+        frozenset({"service_name", "postgres_dsn"}) | SERVERS | TOKEN_CHECKS
+    )
 
     # Frames: above the soft limit a frame is refused with an error frame and the connection stays;
     # above the hard limit the connection is closed (1009), so nobody makes us buffer megabytes.

@@ -227,7 +227,11 @@ async def test_discovery_documents(client: httpx.AsyncClient) -> None:
 
 
 async def test_health_and_metrics(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/healthz")).json() == {"status": "ok", "checks": {"signing-keys": "ok"}}
+    assert (await client.get("/readyz")).json() == {
+        "status": "ok",
+        "checks": {"postgres": "ok", "redis": "ok"},
+    }
     response = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert response.headers["x-request-id"] == "abc-123"
     assert len((await client.get("/healthz")).headers["x-request-id"]) == 32
