@@ -10,7 +10,7 @@ from parley.devstack.components.kube.controller_manager import KubeControllerMan
 from parley.devstack.components.kube.coredns import CoreDns
 from parley.devstack.components.kube.etcd import Etcd
 from parley.devstack.components.kube.kwok import Kwok
-from parley.devstack.components.kube.node import Kubelet, KubeProxy
+from parley.devstack.components.kube.node import ApiserverForPods, Kubelet, KubeProxy
 from parley.devstack.components.kube.scheduler import KubeScheduler
 from parley.devstack.components.opensearch import OpenSearch
 from parley.devstack.components.postgres import Postgres
@@ -35,6 +35,7 @@ COMPONENTS: dict[str, type[Component]] = {
         KubeScheduler,
         Kwok,
         # The real node, next to kwok's fake ones.
+        ApiserverForPods,
         Containerd,
         CoreDns,
         Kubelet,
@@ -59,7 +60,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "core": ("postgres", "redis"),
     "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp"),
     "kube": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
-    "node": ("containerd", "coredns", "kubelet", "kube-proxy"),
+    "node": ("kube-apiserver-pods", "containerd", "coredns", "kubelet", "kube-proxy"),
     "platform": ("svc-auth", "svc-api", "svc-presence", "svc-consumer", "svc-socket"),
 }
 PROFILES["all"] = tuple(dict.fromkeys(name for names in PROFILES.values() for name in names))

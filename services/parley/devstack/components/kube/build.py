@@ -82,7 +82,8 @@ def build_kubernetes(paths: Paths, log_file: Path) -> Path:
 
 def _build_kubernetes(paths: Paths, log_file: Path) -> Path:
     bindir = kube_bindir(paths)
-    if all((bindir / name).exists() for name in KUBE_BINARIES):
+    missing = [name for name in KUBE_BINARIES if not (bindir / name).exists()]
+    if not missing:
         return bindir
     version = versions.KUBERNETES
     major, minor, patch = version.removeprefix("v").split(".")
@@ -107,9 +108,18 @@ def _build_kubernetes(paths: Paths, log_file: Path) -> Path:
             ("gitTreeState", "clean"),
         )
     ]
-    packages = [f"k8s.io/kubernetes/cmd/{name}" for name in KUBE_BINARIES]
+    packages = [f"k8s.io/kubernetes/cmd/{name}" for name in missing]
     # One `go build` for all: the packages they share compile once.
-    build_into(paths, wrapper, packages, bindir, {}, ldflags, log_file)
+    if len(missing) == len(KUBE_BINARIES):
+        build_into(paths, wrapper, packages, bindir, {}, ldflags, log_file)
+        return bindir
+    # Binaries added to the list after the others were built (the node's kubelet and kube-proxy
+    # came after the control plane): only those are built, next to the others.
+    added = bindir.with_name(bindir.name + ".added")
+    build_into(paths, wrapper, packages, added, {}, ldflags, log_file)
+    for name in missing:
+        (added / name).rename(bindir / name)
+    shutil.rmtree(added, ignore_errors=True)
     return bindir
 
 

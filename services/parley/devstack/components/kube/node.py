@@ -23,18 +23,20 @@ import httpx
 import kubernetes
 import yaml
 
-from parley.devstack import podnet, ports
+from parley.devstack import podnet, ports, process
 from parley.devstack.component import Command, Component
 from parley.devstack.components.kube import cluster
 from parley.devstack.components.kube.build import build_kubernetes, kube_path
 from parley.devstack.components.kube.containerd import Containerd
 from parley.devstack.errors import DevStackError
+from parley.devstack.system import ensure_debian_packages
 
 NODE_NAME = "parley-dev-node"
 NODE_LABEL = ("parley.dev/node", "real")
 NODE_TAINT = ("parley.dev/real-node", "true", "NoSchedule")
 NODE_READY_TIMEOUT = 120.0
 POD_CIDR = podnet.POD_SUBNET
+SOCAT = Path("/usr/bin/socat")
 
 
 def real_node_namespace_annotations() -> dict[str, str]:
@@ -51,7 +53,15 @@ def real_node_namespace_annotations() -> dict[str, str]:
 
 class Kubelet(Component):
     name = "kubelet"
-    requires: ClassVar[tuple[str, ...]] = ("kube-apiserver", "containerd", "coredns")
+    # The scheduler binds pods to the node, the controller-manager makes them from Deployments.
+    requires: ClassVar[tuple[str, ...]] = (
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kube-apiserver-pods",
+        "containerd",
+        "coredns",
+    )
     start_timeout = 120.0
 
     @property
@@ -225,3 +235,38 @@ class KubeProxy(Component):
 
     def endpoints(self) -> dict[str, str]:
         return {"healthz": f"http://{ports.HOST}:{ports.KUBE_PROXY_HEALTHZ}/healthz"}
+
+
+class ApiserverForPods(Component):
+    """The apiserver where the real node's pods reach it: socat forwards the pod bridge's address,
+    port KUBE_APISERVER, to the apiserver on loopback. The apiserver advertises that address, so
+    the `kubernetes` Service (10.0.0.1:443, what in-cluster clients such as the operator use) has
+    it as its endpoint. The serving certificate names 10.0.0.1, so clients verify it as usual."""
+
+    name = "kube-apiserver-pods"
+    requires: ClassVar[tuple[str, ...]] = ("kube-apiserver",)
+
+    def ports(self) -> dict[str, int]:
+        return {}
+
+    def install(self) -> None:
+        ensure_debian_packages({"socat": str(SOCAT)}, self.setup_log)
+
+    def prepare(self) -> None:
+        if podnet.bridge_address() is None:
+            raise DevStackError(f"pods reach the apiserver on the bridge {podnet.BRIDGE}, which needs root")
+
+    def command(self) -> Command:
+        return Command(
+            [
+                str(SOCAT),
+                f"TCP-LISTEN:{ports.KUBE_APISERVER},bind={podnet.GATEWAY},fork,reuseaddr",
+                f"TCP:{ports.HOST}:{ports.KUBE_APISERVER}",
+            ]
+        )
+
+    def healthy(self) -> bool:
+        return process.port_open(ports.KUBE_APISERVER, host=podnet.GATEWAY)
+
+    def endpoints(self) -> dict[str, str]:
+        return {"url": f"https://{podnet.GATEWAY}:{ports.KUBE_APISERVER}"}
