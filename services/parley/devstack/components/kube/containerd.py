@@ -14,6 +14,8 @@ from pathlib import Path
 
 from parley.devstack import images, podnet, process, versions
 from parley.devstack.component import Command, Component
+from parley.devstack.components.kube.apiserver import EXTRA_SERVICE_CIDR
+from parley.devstack.components.kube.pki import SERVICE_CLUSTER_IP_RANGE
 from parley.devstack.errors import DevStackError
 from parley.devstack.system import ensure_debian_packages
 
@@ -34,6 +36,7 @@ PACKAGES = {
     "podman": "/usr/bin/podman",
 }
 NETWORK_NAME = "parley-dev-pods"
+SERVICE_CIDRS = (SERVICE_CLUSTER_IP_RANGE, EXTRA_SERVICE_CIDR[1])
 
 
 class Containerd(Component):
@@ -199,6 +202,9 @@ def cni_conflist(root: Path) -> dict[str, object]:
                 "ipam": {
                     "type": "host-local",
                     "ranges": [[{"subnet": podnet.POD_SUBNET, "gateway": podnet.GATEWAY}]],
+                    # Service ClusterIPs through the host, where kube-proxy's rules translate them;
+                    # no default route: pods have nowhere else to go.
+                    "routes": [{"dst": cidr, "gw": podnet.GATEWAY} for cidr in SERVICE_CIDRS],
                     "dataDir": str(root / "cni" / "ipam"),
                 },
             },
