@@ -287,11 +287,15 @@ async def test_two_users_register_log_in_and_chat(installation: Installation) ->
             await b.wait_until(lambda: len(b.messages(chat_id)) == 1, within=30, what="alice's message")
             await b.send_message(chat_id, "hi alice")
             await a.wait_until(lambda: len(a.messages(chat_id)) == 2, within=30, what="both messages")
+            # Every device of every member gets every event, the sender's own included.
+            await b.wait_until(lambda: len(b.messages(chat_id)) == 2, within=30, what="its own message")
         finally:
             await a.close()
             await b.close()
-        assert [m["message"]["body"] for m in b.messages(chat_id)] == ["hello bob"]
-        assert [m["message"]["body"] for m in a.messages(chat_id)] == ["hello bob", "hi alice"]
+        for client in (a, b):
+            bodies = [m["message"]["body"] for m in client.messages(chat_id)]
+            assert bodies == ["hello bob", "hi alice"], client.name
+            assert client.duplicates == 0 and client.out_of_order == []
         history = await stored_messages(http, endpoints, bob, chat_id)
         assert [(m["body"], m["sender_id"]) for m in history] == [
             ("hello bob", alice.id),

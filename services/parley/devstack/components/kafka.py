@@ -89,6 +89,7 @@ def pods_listener() -> dict[str, str]:
 
 class Kafka(Component):
     name = "kafka"
+    restart_on_new_command = True
     start_timeout = 90.0
 
     @property
@@ -121,7 +122,7 @@ class Kafka(Component):
     def prepare(self) -> None:
         self.server_properties.parent.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        props = {**SERVER_PROPERTIES, **pods_listener(), "log.dirs": str(self.log_dir)}
+        props = {**SERVER_PROPERTIES, "log.dirs": str(self.log_dir)}
         self.server_properties.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         self.log4j2_properties.write_text(LOG4J2_PROPERTIES)
         if not (self.log_dir / "meta.properties").exists():
@@ -175,6 +176,8 @@ class Kafka(Component):
                 "-XX:MaxGCPauseMillis=20",
                 "kafka.Kafka",
                 str(self.server_properties),
+                # On the command line, so a change of listeners restarts a running broker.
+                *(arg for key, value in pods_listener().items() for arg in ("--override", f"{key}={value}")),
             ),
             cwd=self.root,
         )

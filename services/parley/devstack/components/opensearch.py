@@ -82,6 +82,8 @@ cluster.routing.allocation.disk.threshold_enabled: false
 
 class OpenSearch(Component):
     name = "opensearch"
+    # Started before the pod bridge existed (or by code without it): restarted to listen there too.
+    restart_on_new_command = True
     start_timeout = 120.0
 
     @property

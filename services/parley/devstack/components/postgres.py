@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import psycopg
@@ -17,6 +18,10 @@ DATABASE = "parley"
 
 class Postgres(Component):
     name = "postgres"
+    # Started before the pod bridge existed (or by code without it): restarted to listen there too.
+    restart_on_new_command = True
+    # Fast shutdown: SIGTERM would wait for every client to disconnect.
+    stop_signal = signal.SIGINT
 
     @property
     def bindir(self) -> Path:

@@ -15,6 +15,8 @@ SERVER = Path("/usr/bin/redis-server")
 
 class Redis(Component):
     name = "redis"
+    # Started before the pod bridge existed (or by code without it): restarted to listen there too.
+    restart_on_new_command = True
 
     def ports(self) -> dict[str, int]:
         return {"resp": ports.REDIS}

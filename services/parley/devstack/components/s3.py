@@ -21,6 +21,8 @@ PACKAGE = "github.com/versity/versitygw/cmd/versitygw"
 
 class S3(Component):
     name = "s3"
+    # Started before the pod bridge existed (or by code without it): restarted to listen there too.
+    restart_on_new_command = True
     start_timeout = 30.0
 
     @property
