@@ -59,18 +59,25 @@ crds: bootstrap
 helm-lint: bootstrap
 	$(VENV)/pytest tests/charts/test_chart_lint.py -q
 
-# --- Kubernetes with kind ----------------------------------------------------------------------------
-# For users with Docker, kind, kubectl and helm on their PATH. Neither `make test` nor CI runs these:
-# the development machines have no container engine (the charts are tested against the dev stack's
-# control plane instead). See docs/kubernetes.md.
+# --- Images and Kubernetes with kind ----------------------------------------------------------------
+# `make images` builds both images with podman on a Debian base made here (no registry needed; what
+# `make test` does for the e2e tests on the dev stack's real node). CONTAINER_ENGINE=docker builds
+# them with Docker on python:3.11-slim instead. The kind targets are for users with Docker, or with
+# podman (KIND_EXPERIMENTAL_PROVIDER=podman); neither `make test` nor CI runs them. See docs/kubernetes.md.
 KIND ?= kind
 KUBECTL ?= kubectl
 HELM ?= helm
-DOCKER ?= docker
+CONTAINER_ENGINE ?= podman
 KIND_CLUSTER := parley
 IMAGE_TAG ?= dev
 OPERATOR_NAMESPACE ?= parley-system
 NAMESPACE ?= parley
+# podman names local images localhost/<name>; Docker names them docker.io/library/<name>.
+ifeq ($(CONTAINER_ENGINE),docker)
+IMAGE_PREFIX ?=
+else
+IMAGE_PREFIX ?= localhost/
+endif
 
 ## kind-up: a local cluster from kind-config.yaml (one control plane, two workers)
 kind-up:
@@ -83,15 +90,27 @@ kind-down:
 
 ## images: the services image (parley), the operator image (parley-operator) and the entry point's
 ## Envoy (parley-envoy), tagged $(IMAGE_TAG)
-images:
-	$(DOCKER) build -f services/Dockerfile -t parley:$(IMAGE_TAG) .
-	$(DOCKER) build -f operator/Dockerfile -t parley-operator:$(IMAGE_TAG) .
-	$(DOCKER) build -f images/envoy/Dockerfile -t parley-envoy:$(IMAGE_TAG) .
+images: bootstrap
+ifeq ($(CONTAINER_ENGINE),docker)
+	docker build -f services/Dockerfile -t parley:$(IMAGE_TAG) .
+	docker build -f operator/Dockerfile -t parley-operator:$(IMAGE_TAG) .
+	docker build -f images/envoy/Dockerfile -t parley-envoy:$(IMAGE_TAG) .
+else
+	$(PARLEY) dev images --tag $(IMAGE_TAG)
+endif
 
 ## kind-load: put both images on the kind nodes (the kind values use pullPolicy Never)
 kind-load: images
+ifeq ($(CONTAINER_ENGINE),docker)
 	$(KIND) load docker-image --name $(KIND_CLUSTER) parley:$(IMAGE_TAG) parley-operator:$(IMAGE_TAG) \
 		parley-envoy:$(IMAGE_TAG)
+else
+	for image in parley parley-operator parley-envoy; do \
+		podman save --format docker-archive -o /tmp/parley-kind-$$image.tar localhost/$$image:$(IMAGE_TAG) \
+		&& $(KIND) load image-archive --name $(KIND_CLUSTER) /tmp/parley-kind-$$image.tar \
+		&& rm -f /tmp/parley-kind-$$image.tar || exit 1; \
+	done
+endif
 
 ## deploy: the operator (CRD applied first: Helm never upgrades a CRD) and a platform with every
 ## server in the cluster (charts/parley/ci/kind-values.yaml)
@@ -100,10 +119,12 @@ deploy:
 	$(KUBECTL) wait --for condition=Established crd/chatplatforms.parley.dev --timeout=60s
 	$(HELM) upgrade --install parley-operator charts/parley-operator \
 		--namespace $(OPERATOR_NAMESPACE) --create-namespace \
+		--set image.repository=$(IMAGE_PREFIX)parley-operator \
 		--set image.tag=$(IMAGE_TAG) --set image.pullPolicy=Never --wait
 	$(HELM) upgrade --install parley charts/parley \
 		--namespace $(NAMESPACE) --create-namespace \
-		-f charts/parley/ci/kind-values.yaml --set platform.image.tag=$(IMAGE_TAG)
+		-f charts/parley/ci/kind-values.yaml --set platform.image.repository=$(IMAGE_PREFIX)parley \
+		--set platform.image.tag=$(IMAGE_TAG)
 
 ## e2e-kind: cluster, images, deploy, then wait for the platform to be Ready and run `helm test`
 e2e-kind: kind-up kind-load deploy

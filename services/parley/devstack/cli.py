@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -95,6 +96,32 @@ def logs(
         raise _fail(FileNotFoundError(f"no log yet at {log}"))
     argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(log)]
     sys.exit(subprocess.call(argv))
+
+
+@app.command()
+def images(
+    tag: Annotated[str, typer.Option("--tag", help="Tag of both images.")] = "dev",
+    load: Annotated[
+        bool, typer.Option("--load/--no-load", help="Also import them into the real node's containerd.")
+    ] = False,
+) -> None:
+    """Build localhost/parley:TAG and localhost/parley-operator:TAG with podman on a Debian base
+    made here (no registry needed); print their sizes and build times."""
+    from parley.devstack import images as built
+
+    stack = Stack()
+    log = stack.paths.logs / "images.log"
+    repo = Path(__file__).resolve().parents[3]
+    try:
+        timings = built.build_images(stack.paths, repo, tag, log)
+        if load:
+            stack.load_images([f"localhost/{spec.name}:{tag}" for spec in built.IMAGES])
+    except DevStackError as exc:
+        raise _fail(exc) from exc
+    for name, seconds in timings.items():
+        size = built.image_size(stack.paths, f"localhost/{name}:{tag}")
+        print(f"localhost/{name}:{tag}  {size / 1e6:.0f} MB  built in {seconds:.0f}s")
+    print(f"log: {log}")
 
 
 @app.command()

@@ -8,6 +8,7 @@ status, log files.
 
 from __future__ import annotations
 
+import signal
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -51,6 +52,10 @@ class Component(ABC):
     """Components that must be up before this one starts."""
     start_timeout: ClassVar[float] = 60.0
     stop_timeout: ClassVar[float] = 30.0
+    stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    restart_on_new_command: ClassVar[bool] = False
+    """Restart a running instance whose command line (flags) differs from what this code would run,
+    so a change of flags takes effect on the next `up` (say, listening on the pod bridge too)."""
 
     def __init__(self, paths: Paths, ui: Progress) -> None:
         self.paths = paths
@@ -117,7 +122,23 @@ class Component(ABC):
         except Exception:
             return False
 
+    @property
+    def command_file(self) -> Path:
+        return self.paths.pids / f"{self.name}.argv"
+
+    def _command_changed(self) -> bool:
+        """True unless the running process (by pid) was started with the command this code runs;
+        one started by other code, which records nothing, counts as changed."""
+        try:
+            recorded = self.command_file.read_text()
+        except OSError:
+            return True
+        return recorded != "\n".join([str(self.pid()), *self.command().argv])
+
     def up(self) -> None:
+        if self.pid() is not None and self.restart_on_new_command and self._command_changed():
+            self.ui.step(self.name, "its flags changed: restarting it")
+            self.down()
         if self.pid() is not None:
             if process.wait_until(
                 self.healthy,
@@ -136,7 +157,7 @@ class Component(ABC):
         self.prepare()
         cmd = self.command()
         self.ui.step(self.name, f"starting; log: {self.log_file}")
-        process.spawn(
+        pid = process.spawn(
             cmd.argv,
             log_file=self.log_file,
             pid_file=self.pid_file,
@@ -144,6 +165,7 @@ class Component(ABC):
             cwd=cmd.cwd,
             user=cmd.user,
         )
+        self.command_file.write_text("\n".join([str(pid), *cmd.argv]))
         ok = process.wait_until(
             self.healthy, timeout=self.start_timeout, still_running=lambda: self.pid() is not None
         )
@@ -158,4 +180,4 @@ class Component(ABC):
         self.ui.step(self.name, "up and healthy")
 
     def down(self) -> bool:
-        return process.stop(self.pid_file, timeout=self.stop_timeout)
+        return process.stop(self.pid_file, timeout=self.stop_timeout, sig=self.stop_signal)

@@ -36,15 +36,26 @@ def go_installed(paths: Paths, name: str, version: str) -> Path:
     return paths.builds / "bin" / f"{name}-{version}" / name
 
 
-def go_install(paths: Paths, package: str, version: str, name: str, log_file: Path) -> Path:
-    """`go install package@version` into a versioned bin dir; returns the binary (cached)."""
-    binary = go_installed(paths, name, version)
+def go_install(
+    paths: Paths,
+    package: str,
+    version: str,
+    name: str,
+    log_file: Path,
+    *,
+    ldflags: tuple[str, ...] = (),
+    binary: Path | None = None,
+) -> Path:
+    """`go install package@version` into a versioned bin dir (or `binary`); returns the binary
+    (cached)."""
+    binary = binary or go_installed(paths, name, version)
     bindir = binary.parent
     if binary.exists():
         return binary
     bindir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **go_env(paths), "GOBIN": str(bindir)}
-    process.run([go_binary(), "install", f"{package}@{version}"], log_file=log_file, env=env)
+    flags = ["-ldflags", " ".join(ldflags)] if ldflags else []
+    process.run([go_binary(), "install", *flags, f"{package}@{version}"], log_file=log_file, env=env)
     built = bindir / Path(package).name
     if built != binary:
         built.rename(binary)

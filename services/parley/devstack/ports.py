@@ -20,6 +20,17 @@ KUBE_APISERVER = 16443
 KUBE_CONTROLLER_MANAGER = 20257
 KUBE_SCHEDULER = 20259
 KWOK = 20247
+# The real node. The kubelet serves on the pod bridge's address (where the apiserver reaches it for
+# logs and exec); the rest stays on loopback. CoreDNS answers pods on the bridge address, port 53.
+KUBELET = 20250
+KUBELET_HEALTHZ = 20248
+KUBE_PROXY_HEALTHZ = 20256
+KUBE_PROXY_METRICS = 20249
+COREDNS = 53
+COREDNS_HEALTH = 20253
+COREDNS_READY = 20254
+# Kafka's second listener, on the pod bridge's address, advertised as such to pods.
+KAFKA_PODS = 19094
 
 # The entry point (Envoy): the one address a person opens; its admin stays on loopback, and /ready and
 # /stats/prometheus of the admin are served on the health port.

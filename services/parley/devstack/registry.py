@@ -6,9 +6,12 @@ from parley.devstack.component import Component
 from parley.devstack.components.envoy import Envoy
 from parley.devstack.components.kafka import Kafka
 from parley.devstack.components.kube.apiserver import KubeApiserver
+from parley.devstack.components.kube.containerd import Containerd
 from parley.devstack.components.kube.controller_manager import KubeControllerManager
+from parley.devstack.components.kube.coredns import CoreDns
 from parley.devstack.components.kube.etcd import Etcd
 from parley.devstack.components.kube.kwok import Kwok
+from parley.devstack.components.kube.node import ApiserverForPods, Kubelet, KubeProxy
 from parley.devstack.components.kube.scheduler import KubeScheduler
 from parley.devstack.components.opensearch import OpenSearch
 from parley.devstack.components.postgres import Postgres
@@ -33,6 +36,12 @@ COMPONENTS: dict[str, type[Component]] = {
         KubeControllerManager,
         KubeScheduler,
         Kwok,
+        # The real node, next to kwok's fake ones.
+        ApiserverForPods,
+        Containerd,
+        CoreDns,
+        Kubelet,
+        KubeProxy,
         # Parley's own services, after the servers they use.
         service_component("auth", requires=("postgres", "redis"), migrates=True),
         service_component("api", requires=("postgres", "redis", "kafka"), migrates=True),
@@ -57,6 +66,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "core": ("postgres", "redis"),
     "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp"),
     "kube": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
+    "node": ("kube-apiserver-pods", "containerd", "coredns", "kubelet", "kube-proxy"),
     "platform": ("svc-auth", "svc-api", "svc-presence", "svc-consumer", "svc-socket", "svc-web"),
     "edge": ("envoy",),
 }

@@ -99,6 +99,35 @@ class Stack:
             result[st.name] = st.endpoints
         return result
 
+    def load_images(self, refs: Iterable[str]) -> None:
+        """Put podman-built images into the real node's containerd (pods use them with
+        imagePullPolicy: Never). An image the node already has, by the same podman image id, is
+        not imported again (an import of the services image takes a minute or two here)."""
+        from parley.devstack import images
+        from parley.devstack.components.kube.containerd import Containerd
+
+        node = Containerd(self.paths, self.ui)
+        if node.pid() is None:
+            raise DevStackError("containerd is not up: run `parley dev up node` first")
+        log = self.paths.logs / "images.log"
+        for ref in refs:
+            image_id = images.image_id(self.paths, ref)
+            if node.has_image(ref, image_id):
+                self.ui.step("containerd", f"has {ref} already")
+                continue
+            same = node.imported_as(image_id)
+            if same is not None:
+                node.tag_image(same, ref, image_id)
+                self.ui.step("containerd", f"tagged {same} as {ref}")
+                continue
+            archive = images.images_dir(self.paths) / (ref.replace("/", "_").replace(":", "_") + ".tar")
+            images.save(self.paths, ref, archive, log)
+            try:
+                node.import_image(archive, ref, image_id)
+            finally:
+                archive.unlink(missing_ok=True)
+            self.ui.step("containerd", f"loaded {ref}")
+
     def write_endpoints(self) -> None:
         """endpoints.json and dev.env describe what is up now, for tests, services and people."""
         up = {st.name: st.endpoints for st in self.status() if st.state is State.UP}

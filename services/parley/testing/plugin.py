@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from miniopy_async.api import Minio
 from opensearchpy import AsyncOpenSearch
 
+from parley.devstack.components.kube.build import install_helm
 from parley.devstack.components.kube.cluster import api_client
 from parley.devstack.stack import Stack
 from parley.testing import s3
@@ -189,9 +190,13 @@ def kubeconfig(kube_server: dict[str, dict[str, str]]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def helm_bin(kube_server: dict[str, dict[str, str]]) -> Path:
-    """The helm binary `up kube` installed (a client, so it has no server of its own)."""
-    return Path(kube_server["kube-apiserver"]["helm"])
+def helm_bin(kube_server: dict[str, dict[str, str]], dev_stack: Stack) -> Path:
+    """The helm binary `up kube` installs (a client, so it has no server of its own); built here
+    when an apiserver started before it was (cached: a no-op once built)."""
+    helm = Path(kube_server["kube-apiserver"]["helm"])
+    if not helm.exists():
+        install_helm(dev_stack.paths, dev_stack.paths.logs / "helm.setup.log")
+    return helm
 
 
 @pytest.fixture(scope="session")

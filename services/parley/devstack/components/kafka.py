@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from parley.devstack import jvm, ports, process, versions
+from parley.devstack import jvm, podnet, ports, process, versions
 from parley.devstack.asyncbridge import run_coroutine
 from parley.devstack.component import Command, Component
 from parley.devstack.errors import DevStackError
@@ -72,8 +72,24 @@ logger.config.level = warn
 """
 
 
+def pods_listener() -> dict[str, str]:
+    """A second listener on the pod bridge, advertised there: a client in a pod bootstraps from
+    it and is told to talk to the broker at an address it reaches (not the host's loopback)."""
+    gateway = podnet.bridge_address()
+    if gateway is None:
+        return {}
+    listener = f"PODS://{gateway}:{ports.KAFKA_PODS}"
+    extra = {
+        "listeners": listener,
+        "advertised.listeners": listener,
+        "listener.security.protocol.map": "PODS:PLAINTEXT",
+    }
+    return {key: f"{SERVER_PROPERTIES[key]},{value}" for key, value in extra.items()}
+
+
 class Kafka(Component):
     name = "kafka"
+    restart_on_new_command = True
     start_timeout = 90.0
 
     @property
@@ -97,7 +113,7 @@ class Kafka(Component):
         return self.root / "log-dirs"
 
     def ports(self) -> dict[str, int]:
-        return {"broker": ports.KAFKA, "controller": ports.KAFKA_CONTROLLER}
+        return {"broker": ports.KAFKA, "controller": ports.KAFKA_CONTROLLER, "pods": ports.KAFKA_PODS}
 
     def install(self) -> None:
         jvm.java_home(self.setup_log)
@@ -160,6 +176,8 @@ class Kafka(Component):
                 "-XX:MaxGCPauseMillis=20",
                 "kafka.Kafka",
                 str(self.server_properties),
+                # On the command line, so a change of listeners restarts a running broker.
+                *(arg for key, value in pods_listener().items() for arg in ("--override", f"{key}={value}")),
             ),
             cwd=self.root,
         )
@@ -173,7 +191,7 @@ class Kafka(Component):
         return f"{ports.HOST}:{ports.KAFKA}"
 
     def endpoints(self) -> dict[str, str]:
-        return {"bootstrap": self.bootstrap}
+        return {"bootstrap": self.bootstrap, **podnet.pods_endpoint("bootstrap", f"{{}}:{ports.KAFKA_PODS}")}
 
 
 async def _broker_answers(bootstrap: str) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from parley.devstack import jvm, ports, versions
+from parley.devstack import jvm, podnet, ports, versions
 from parley.devstack.archives import extract_zip
 from parley.devstack.component import Command, Component
 from parley.devstack.maven import Artifact, copy_runtime_classpath, fetch
@@ -82,6 +82,8 @@ cluster.routing.allocation.disk.threshold_enabled: false
 
 class OpenSearch(Component):
     name = "opensearch"
+    # Started before the pod bridge existed (or by code without it): restarted to listen there too.
+    restart_on_new_command = True
     start_timeout = 120.0
 
     @property
@@ -158,7 +160,10 @@ class OpenSearch(Component):
     def command(self) -> Command:
         settings = {
             "discovery.type": "single-node",
-            "network.host": ports.HOST,
+            # HTTP also on the pod bridge (pods of the real node reach the host there); transport
+            # stays on loopback, so the node keeps development mode (no production bootstrap checks).
+            "http.host": ",".join(podnet.listen_hosts(ports.HOST)),
+            "transport.host": ports.HOST,
             "http.port": str(ports.OPENSEARCH),
             "transport.port": str(ports.OPENSEARCH_TRANSPORT),
             "path.data": str(self.root / "data"),
@@ -189,7 +194,7 @@ class OpenSearch(Component):
         return f"http://{ports.HOST}:{ports.OPENSEARCH}"
 
     def endpoints(self) -> dict[str, str]:
-        return {"url": self.url}
+        return {"url": self.url, **podnet.pods_endpoint("url", f"http://{{}}:{ports.OPENSEARCH}")}
 
 
 def artifact_name(jar: Path) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import psycopg
 
-from parley.devstack import ports, process, versions
+from parley.devstack import podnet, ports, process, versions
 from parley.devstack.component import Command, Component
 from parley.devstack.system import chown_tree, ensure_debian_packages, service_user
 
@@ -17,6 +18,10 @@ DATABASE = "parley"
 
 class Postgres(Component):
     name = "postgres"
+    # Started before the pod bridge existed (or by code without it): restarted to listen there too.
+    restart_on_new_command = True
+    # Fast shutdown: SIGTERM would wait for every client to disconnect.
+    stop_signal = signal.SIGINT
 
     @property
     def bindir(self) -> Path:
@@ -66,7 +71,16 @@ class Postgres(Component):
                 user=user,
             )
             pwfile.unlink()
+        self._allow_pods()
         chown_tree(root, user)
+
+    def _allow_pods(self) -> None:
+        """Password logins from the real node's pods (initdb allows loopback only)."""
+        hba = self.datadir / "pg_hba.conf"
+        line = f"host all all {podnet.POD_SUBNET} scram-sha-256\n"
+        if podnet.bridge_address() is not None and line not in hba.read_text():
+            with hba.open("a") as out:
+                out.write("# The dev stack's pods (parley.devstack.podnet)\n" + line)
 
     def command(self) -> Command:
         return Command(
@@ -77,7 +91,7 @@ class Postgres(Component):
                 "-p",
                 str(ports.POSTGRES),
                 "-c",
-                f"listen_addresses={ports.HOST}",
+                f"listen_addresses={','.join(podnet.listen_hosts(ports.HOST))}",
                 "-c",
                 f"unix_socket_directories={self.sockdir}",
                 "-c",
@@ -102,4 +116,7 @@ class Postgres(Component):
         return f"postgresql://{USER}:{PASSWORD}@{ports.HOST}:{ports.POSTGRES}/{dbname}"
 
     def endpoints(self) -> dict[str, str]:
-        return {"dsn": self.admin_dsn(DATABASE)}
+        return {
+            "dsn": self.admin_dsn(DATABASE),
+            **podnet.pods_endpoint("dsn", f"postgresql://{USER}:{PASSWORD}@{{}}:{ports.POSTGRES}/{DATABASE}"),
+        }

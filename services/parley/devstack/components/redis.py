@@ -6,7 +6,7 @@ from pathlib import Path
 
 import redis
 
-from parley.devstack import ports
+from parley.devstack import podnet, ports
 from parley.devstack.component import Command, Component
 from parley.devstack.system import ensure_debian_packages
 
@@ -15,6 +15,8 @@ SERVER = Path("/usr/bin/redis-server")
 
 class Redis(Component):
     name = "redis"
+    # Started before the pod bridge existed (or by code without it): restarted to listen there too.
+    restart_on_new_command = True
 
     def ports(self) -> dict[str, int]:
         return {"resp": ports.REDIS}
@@ -32,7 +34,7 @@ class Redis(Component):
                 "--port",
                 str(ports.REDIS),
                 "--bind",
-                ports.HOST,
+                *podnet.listen_hosts(ports.HOST),
                 "--dir",
                 str(self.paths.data("redis")),
                 "--save",
@@ -43,8 +45,10 @@ class Redis(Component):
                 "no",
                 "--databases",
                 "64",
+                # Bound to loopback and the pod bridge only; protected mode would refuse the pods
+                # (they are not local clients) of a server without a password.
                 "--protected-mode",
-                "yes",
+                "no",
             ],
         )
 
@@ -56,4 +60,7 @@ class Redis(Component):
             client.close()
 
     def endpoints(self) -> dict[str, str]:
-        return {"url": f"redis://{ports.HOST}:{ports.REDIS}/0"}
+        return {
+            "url": f"redis://{ports.HOST}:{ports.REDIS}/0",
+            **podnet.pods_endpoint("url", f"redis://{{}}:{ports.REDIS}/0"),
+        }

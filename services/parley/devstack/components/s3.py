@@ -10,7 +10,7 @@ import httpx
 from miniopy_async.credentials.credentials import Credentials
 from miniopy_async.signer import presign_v4
 
-from parley.devstack import golang, ports, versions
+from parley.devstack import golang, podnet, ports, versions
 from parley.devstack.component import Command, Component
 
 ACCESS_KEY = "parley-dev"
@@ -21,6 +21,8 @@ PACKAGE = "github.com/versity/versitygw/cmd/versitygw"
 
 class S3(Component):
     name = "s3"
+    # Started before the pod bridge existed (or by code without it): restarted to listen there too.
+    restart_on_new_command = True
     start_timeout = 30.0
 
     @property
@@ -46,11 +48,11 @@ class S3(Component):
         self.root.mkdir(parents=True, exist_ok=True)
 
     def command(self) -> Command:
+        listen = [arg for host in podnet.listen_hosts(ports.HOST) for arg in ("--port", f"{host}:{ports.S3}")]
         return Command(
             [
                 str(self.binary),
-                "--port",
-                f"{ports.HOST}:{ports.S3}",
+                *listen,
                 "--region",
                 REGION,
                 "posix",
@@ -78,4 +80,5 @@ class S3(Component):
             "access_key": ACCESS_KEY,
             "secret_key": SECRET_KEY,
             "region": REGION,
+            **podnet.pods_endpoint("endpoint", f"http://{{}}:{ports.S3}"),
         }

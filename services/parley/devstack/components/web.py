@@ -54,6 +54,44 @@ def _marked(path: Path, digest: str) -> bool:
     return path.is_file() and path.read_text().strip() == digest
 
 
+def _npm(cache: Path, log_file: Path, *args: str) -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise DevStackError("npm is not on PATH")
+    env = {
+        **os.environ,
+        # npm's download cache with the stack's other downloads.
+        "npm_config_cache": str(cache / "npm"),
+        "npm_config_update_notifier": "false",
+        "npm_config_fund": "false",
+        "npm_config_audit": "false",
+    }
+    process.run([npm, *args], log_file=log_file, cwd=FRONTEND, env=env)
+
+
+def install_packages(cache: Path, log_file: Path) -> bool:
+    """The client's packages, by `npm ci` when the lock file changed; True when it ran."""
+    _check_node()
+    lock = _digest([FRONTEND / "package-lock.json"])
+    if _marked(FRONTEND / "node_modules" / LOCK_MARK, lock):
+        return False
+    _npm(cache, log_file, "ci")
+    (FRONTEND / "node_modules" / LOCK_MARK).write_text(lock + "\n")
+    return True
+
+
+def build_client(cache: Path, log_file: Path) -> Path:
+    """frontend/dist, built again when any of its sources changed since the last build (the dev
+    stack serves it; `parley dev images` copies it into the services image)."""
+    install_packages(cache, log_file)
+    dist = FRONTEND / "dist"
+    digest = _digest([FRONTEND / name for name in BUILD_INPUTS])
+    if not _marked(dist / BUILD_MARK, digest):
+        _npm(cache, log_file, "run", "build")
+        (dist / BUILD_MARK).write_text(digest + "\n")
+    return dist
+
+
 class WebClient(ServiceProcess):
     name = "svc-web"
     service = "web"
@@ -64,37 +102,13 @@ class WebClient(ServiceProcess):
     def dist(self) -> Path:
         return FRONTEND / "dist"
 
-    def _npm(self, *args: str) -> None:
-        npm = shutil.which("npm")
-        if npm is None:
-            raise DevStackError("npm is not on PATH")
-        env = {
-            **os.environ,
-            # npm's download cache with the stack's other downloads.
-            "npm_config_cache": str(self.paths.cache / "npm"),
-            "npm_config_update_notifier": "false",
-            "npm_config_fund": "false",
-            "npm_config_audit": "false",
-        }
-        process.run([npm, *args], log_file=self.setup_log, cwd=FRONTEND, env=env)
-
     def install(self) -> None:
-        """The client's packages, by `npm ci` when the lock file changed."""
-        _check_node()
-        lock = _digest([FRONTEND / "package-lock.json"])
-        if not _marked(FRONTEND / "node_modules" / LOCK_MARK, lock):
-            self.ui.step(self.name, "npm ci (the lock file changed)")
-            self._npm("ci")
-            (FRONTEND / "node_modules" / LOCK_MARK).write_text(lock + "\n")
+        self.ui.step(self.name, "npm ci when the lock file changed")
+        install_packages(self.paths.cache, self.setup_log)
 
     def prepare(self) -> None:
-        """Build the client when any of its sources changed since the last build."""
-        digest = _digest([FRONTEND / name for name in BUILD_INPUTS])
-        if _marked(self.dist / BUILD_MARK, digest):
-            return
-        self.ui.step(self.name, "building the web client (vite build)")
-        self._npm("run", "build")
-        (self.dist / BUILD_MARK).write_text(digest + "\n")
+        self.ui.step(self.name, "vite build when a source changed")
+        build_client(self.paths.cache, self.setup_log)
 
     def healthy(self) -> bool:
         # Ready, not only alive: the build is there to serve.

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import kubernetes
 
-from parley.devstack import ports
+from parley.devstack import podnet, ports
 from parley.devstack.component import Command, Component
 from parley.devstack.components.kube import cluster, gatewayapi
 from parley.devstack.components.kube.build import build_kubernetes, helm_path, install_helm, kube_path
@@ -26,6 +26,7 @@ class KubeApiserver(Component):
     # The first start of a fresh etcd runs the bootstrap post-start hooks (RBAC roles, priority
     # levels…) before /readyz says yes.
     start_timeout = 180.0
+    restart_on_new_command = True
 
     def ports(self) -> dict[str, int]:
         return {"https": ports.KUBE_APISERVER}
@@ -45,7 +46,7 @@ class KubeApiserver(Component):
                 str(kube_path(self.paths, "kube-apiserver")),
                 f"--etcd-servers={ETCD_URL}",
                 f"--bind-address={ports.HOST}",
-                f"--advertise-address={ports.HOST}",
+                *advertise(),
                 f"--secure-port={ports.KUBE_APISERVER}",
                 f"--cert-dir={keys.dir}",
                 f"--tls-cert-file={keys.serving_cert}",
@@ -57,9 +58,13 @@ class KubeApiserver(Component):
                 f"--service-account-key-file={keys.service_account_pub}",
                 f"--service-account-signing-key-file={keys.service_account_key}",
                 "--allow-privileged=true",
-                # The `kubernetes` service's endpoints would point at 127.0.0.1, which Endpoints
-                # validation rejects; nothing in a dev cluster of fake nodes dials it.
-                "--endpoint-reconciler-type=none",
+                # The real node's kubelet: reached at its InternalIP (the pod bridge's address; the
+                # node's name resolves nowhere) with a client certificate it trusts.
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-client-certificate={keys.client_cert('apiserver-kubelet-client')}",
+                f"--kubelet-client-key={keys.client_key('apiserver-kubelet-client')}",
+                # Namespaces choose the real node through annotations (see components/kube/node.py).
+                "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
             ]
         )
 
@@ -87,6 +92,17 @@ class KubeApiserver(Component):
             "kubectl": str(kube_path(self.paths, "kubectl")),
             "helm": str(helm_path(self.paths)),
         }
+
+
+def advertise() -> list[str]:
+    """With the real node's pod bridge, the apiserver advertises its address there (where
+    kube-apiserver-pods forwards to it), so the `kubernetes` Service leads pods to it. Without the
+    bridge its endpoints would be 127.0.0.1, which Endpoints validation rejects; nothing in a
+    cluster of fake nodes dials it then."""
+    gateway = podnet.bridge_address()
+    if gateway is None:
+        return [f"--advertise-address={ports.HOST}", "--endpoint-reconciler-type=none"]
+    return [f"--advertise-address={gateway}"]
 
 
 def ensure_extra_service_cidr(api: Any) -> None:

@@ -12,7 +12,16 @@ from parley.devstack.errors import DevStackError
 from parley.devstack.golang import go_install, go_installed, go_mod_download, go_run, wrapper_module
 from parley.devstack.paths import Paths
 
-KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+# The control plane, kubectl, and the real node's kubelet and kube-proxy: one `go build` of the same
+# release, so the packages they share compile once.
+KUBE_BINARIES = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "kubelet",
+    "kube-proxy",
+)
 # Node: initialise to Ready, then keep it alive with a Lease; pods: Ready, Succeeded, gone on delete.
 KWOK_STAGES = (
     "node/fast/node-initialize.yaml",
@@ -21,9 +30,9 @@ KWOK_STAGES = (
     "pod/fast/pod-complete.yaml",
     "pod/fast/pod-delete.yaml",
 )
-# The apiserver, controller-manager and scheduler components all need these binaries and install in
-# parallel threads: one builds, the others wait and find them (three `go build`s of the same four
-# binaries would each link them, costing minutes of CPU on a small machine).
+# The apiserver, controller-manager, scheduler, kubelet and kube-proxy components all need these
+# binaries and install in parallel threads: one builds, the others wait and find them (a `go build`
+# each of the same binaries would each link them, costing minutes of CPU on a small machine).
 _KUBE_BUILD = threading.Lock()
 
 _STAGING = re.compile(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/", re.MULTILINE)
@@ -47,7 +56,9 @@ def kwok_path(paths: Paths) -> Path:
 
 
 def helm_path(paths: Paths) -> Path:
-    return go_installed(paths, "helm", versions.HELM)
+    # "-versioned": built with the version information of helm's own Makefile (earlier builds
+    # without it assumed Kubernetes v1.20 and failed charts' kubeVersion checks).
+    return paths.builds / "bin" / f"helm-{versions.HELM}-versioned" / "helm"
 
 
 def build_etcd(paths: Paths, log_file: Path) -> Path:
@@ -64,15 +75,15 @@ def build_etcd(paths: Paths, log_file: Path) -> Path:
 
 
 def build_kubernetes(paths: Paths, log_file: Path) -> Path:
-    """kube-apiserver, -controller-manager, -scheduler and kubectl of versions.KUBERNETES; returns
-    their directory."""
+    """KUBE_BINARIES of versions.KUBERNETES; returns their directory."""
     with _KUBE_BUILD:
         return _build_kubernetes(paths, log_file)
 
 
 def _build_kubernetes(paths: Paths, log_file: Path) -> Path:
     bindir = kube_bindir(paths)
-    if all((bindir / name).exists() for name in KUBE_BINARIES):
+    missing = [name for name in KUBE_BINARIES if not (bindir / name).exists()]
+    if not missing:
         return bindir
     version = versions.KUBERNETES
     major, minor, patch = version.removeprefix("v").split(".")
@@ -97,9 +108,18 @@ def _build_kubernetes(paths: Paths, log_file: Path) -> Path:
             ("gitTreeState", "clean"),
         )
     ]
-    packages = [f"k8s.io/kubernetes/cmd/{name}" for name in KUBE_BINARIES]
+    packages = [f"k8s.io/kubernetes/cmd/{name}" for name in missing]
     # One `go build` for all: the packages they share compile once.
-    build_into(paths, wrapper, packages, bindir, {}, ldflags, log_file)
+    if len(missing) == len(KUBE_BINARIES):
+        build_into(paths, wrapper, packages, bindir, {}, ldflags, log_file)
+        return bindir
+    # Binaries added to the list after the others were built (the node's kubelet and kube-proxy
+    # came after the control plane): only those are built, next to the others.
+    added = bindir.with_name(bindir.name + ".added")
+    build_into(paths, wrapper, packages, added, {}, ldflags, log_file)
+    for name in missing:
+        (added / name).rename(bindir / name)
+    shutil.rmtree(added, ignore_errors=True)
     return bindir
 
 
@@ -114,8 +134,31 @@ def kwok_stages(paths: Paths, log_file: Path) -> str:
     return "---\n".join((source / "kustomize" / "stage" / stage).read_text() for stage in KWOK_STAGES)
 
 
+_CLIENT_GO = re.compile(r"^\s*k8s\.io/client-go v0\.(\d+)\.", re.MULTILINE)
+
+
 def install_helm(paths: Paths, log_file: Path) -> Path:
-    return go_install(paths, "helm.sh/helm/v3/cmd/helm", versions.HELM, "helm", log_file)
+    """helm with the -X flags its Makefile sets: its version, and the Kubernetes version it assumes
+    for `helm template` and `helm lint` (1.<minor of the client-go it is built with>)."""
+    binary = helm_path(paths)
+    if binary.exists():
+        return binary
+    go_mod = Path(go_mod_download(paths, "helm.sh/helm/v3", versions.HELM, log_file)["GoMod"]).read_text()
+    found = _CLIENT_GO.search(go_mod)
+    if found is None:
+        raise DevStackError(f"helm {versions.HELM}: no k8s.io/client-go requirement in its go.mod")
+    ldflags = ["-s", "-w", f"-X helm.sh/helm/v3/internal/version.version={versions.HELM}"]
+    for pkg in ("helm.sh/helm/v3/pkg/chartutil", "helm.sh/helm/v3/pkg/lint/rules"):
+        ldflags += [f"-X {pkg}.k8sVersionMajor=1", f"-X {pkg}.k8sVersionMinor={found[1]}"]
+    return go_install(
+        paths,
+        "helm.sh/helm/v3/cmd/helm",
+        versions.HELM,
+        "helm",
+        log_file,
+        ldflags=tuple(ldflags),
+        binary=binary,
+    )
 
 
 def build_into(

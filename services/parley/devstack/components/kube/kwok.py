@@ -21,7 +21,9 @@ from parley.devstack.errors import DevStackError
 NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 NODES = ("kwok-node-0", "kwok-node-1")
 NODE_LABEL = ("type", "kwok")
-POD_CIDR = "10.244.0.1/16"
+# Fake pod IPs, away from the real node's pod subnet (podnet.POD_SUBNET, 10.244.0.0/24): kube-proxy
+# and CoreDNS see both kinds of pods.
+POD_CIDR = "10.245.0.1/16"
 NODES_READY_TIMEOUT = 60.0
 # The kwok binary alone does not default these the way kwokctl does (0 workers fails to start).
 CONFIG = yaml.safe_dump(
@@ -71,6 +73,7 @@ def fake_node(name: str) -> kubernetes.client.V1Node:
 class Kwok(Component):
     name = "kwok"
     requires: ClassVar[tuple[str, ...]] = ("kube-apiserver",)
+    restart_on_new_command = True
 
     @property
     def config_file(self) -> Path:

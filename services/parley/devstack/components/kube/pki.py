@@ -29,6 +29,11 @@ CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "admin": ("parley-admin", ("system:masters",)),
     "kube-controller-manager": ("system:kube-controller-manager", ()),
     "kube-scheduler": ("system:kube-scheduler", ()),
+    # The real node: the Node authorizer and the bootstrap RBAC policy know these identities.
+    "kubelet": ("system:node:parley-dev-node", ("system:nodes",)),
+    "kube-proxy": ("system:kube-proxy", ()),
+    # The apiserver's client certificate towards the kubelet (logs, exec, port-forward).
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ("system:masters",)),
 }
 
 
