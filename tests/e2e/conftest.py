@@ -38,7 +38,7 @@ def real_node(dev_stack: Stack) -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def e2e_images(dev_stack: Stack, real_node: dict[str, dict[str, str]]) -> BuiltImages:
-    """Both images built from this tree with podman (cached layers make a rebuild quick), tagged
+    """The images built from this tree with podman (cached layers make a rebuild quick), tagged
     TAG and NEXT_TAG (the same build: an upgrade to a new tag), and imported into the node."""
     log = dev_stack.paths.logs / "images.log"
     seconds = images.build_images(dev_stack.paths, REPO, TAG, log)
@@ -48,7 +48,9 @@ def e2e_images(dev_stack: Stack, real_node: dict[str, dict[str, str]]) -> BuiltI
         images.podman(dev_stack.paths, ["tag", ref, f"localhost/{spec.name}:{NEXT_TAG}"], log)
         refs += [ref, f"localhost/{spec.name}:{NEXT_TAG}"]
     dev_stack.load_images(refs)
-    return BuiltImages("localhost/parley", "localhost/parley-operator", TAG, NEXT_TAG, seconds)
+    return BuiltImages(
+        "localhost/parley", "localhost/parley-operator", "localhost/parley-envoy", TAG, NEXT_TAG, seconds
+    )
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ PASSWORD = "e2e-Passphrase-that-is-long-7"
 class BuiltImages:
     services: str
     operator: str
+    envoy: str
     tag: str
     next_tag: str
     build_seconds: dict[str, float]
@@ -130,7 +131,7 @@ class Sender:
                 self.reconnects += 1
             try:
                 self._client = await ChatClient.connect(
-                    self.endpoints.socket, self.user.token, name=self.user.name, within=5
+                    self.endpoints.socket, self.user.token, name=self.user.name, within=5, via="subprotocol"
                 )
             except Exception:
                 if time.monotonic() > deadline:

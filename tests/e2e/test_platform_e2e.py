@@ -62,19 +62,16 @@ class Installation:
     def core(self) -> Any:
         return kubernetes.client.CoreV1Api(self.api)
 
+    def origin(self) -> str:
+        """The entry point: the operator's own Envoy (the gateway Service, at its ClusterIP, which
+        kube-proxy answers on the host), the one origin of the web client, auth, api and socket."""
+        service = self.core.read_namespaced_service(f"{PLATFORM}-gateway", self.namespace)
+        return f"http://{service.spec.cluster_ip}"
+
     def endpoints(self) -> Endpoints:
-        """The operator's Services, at their ClusterIPs (kube-proxy answers them on the host)."""
-
-        def cluster_ip(service: str) -> str:
-            return str(
-                self.core.read_namespaced_service(f"{PLATFORM}-{service}", self.namespace).spec.cluster_ip
-            )
-
-        return Endpoints(
-            auth=f"http://{cluster_ip('auth')}",
-            api=f"http://{cluster_ip('api')}",
-            socket=f"ws://{cluster_ip('socket')}/ws",
-        )
+        """Everything through the entry point, as a browser would go."""
+        origin = self.origin()
+        return Endpoints(auth=origin, api=f"{origin}/api", socket=f"ws{origin.removeprefix('http')}/ws")
 
     def pods(self, component: str | None = None) -> list[Any]:
         selector = f"app.kubernetes.io/instance={PLATFORM}"
@@ -84,12 +81,10 @@ class Installation:
 
     def platform_values(self, version: str, tag: str) -> list[str]:
         topics = {topic: {"partitions": 2, "replicationFactor": 1} for topic in TOPICS}
-        # No gateway yet (`parley serve` has none; the edge comes later): none is run.
         # One replica each (two of the socket, so a connection has somewhere to go): this runs on
-        # a small machine.
+        # a small machine. The gateway is the operator's own Envoy, from the image built here.
         services = {
-            "gateway": {"replicas": 0},
-            **{name: {"replicas": 1} for name in ("auth", "api", "consumer", "presence")},
+            **{name: {"replicas": 1} for name in ("gateway", "auth", "api", "consumer", "presence", "web")},
             "socket": {"replicas": 2},
         }
         return [
@@ -111,6 +106,14 @@ class Installation:
             f"platform.kafka.topics={json.dumps(topics)}",
             "--set-json",
             f"platform.services={json.dumps(services)}",
+            "--set",
+            f"platform.entryPoint.envoyImage.repository={self.images.envoy}",
+            "--set",
+            f"platform.entryPoint.envoyImage.tag={tag}",
+            # Every request of the tests comes from the host's one address: the per-client limit is
+            # the edge's own test's business (services/tests/edge), not this suite's.
+            "--set-json",
+            'platform.entryPoint.rateLimit={"requestsPerSecond": 2000, "burst": 4000}',
         ]
 
 
@@ -254,15 +257,28 @@ def test_the_platform_becomes_ready_with_real_pods(installation: Installation) -
     # Every pod of the platform really runs on the real node, Ready by its probes.
     pods = service_pods(inst)
     components = {p.metadata.labels["app.kubernetes.io/component"] for p in pods}
-    assert {"auth", "api", "socket", "consumer", "presence"} <= components, describe_pods(inst)
+    assert {"gateway", "auth", "api", "socket", "consumer", "presence", "web"} <= components, describe_pods(
+        inst
+    )
     for pod in pods:
         assert pod.spec.node_name == NODE_NAME, describe_pods(inst)
         assert running_and_ready(pod), describe_pods(inst)
         assert pod.status.pod_ip and pod.status.pod_ip.startswith("10.244.0."), pod.status.pod_ip
+        gateway = pod.metadata.labels["app.kubernetes.io/component"] == "gateway"
         for container in pod.spec.containers:
+            if gateway:  # Envoy: its own image and readiness endpoint
+                assert container.image == f"{inst.images.envoy}:{inst.images.tag}"
+                assert container.readiness_probe.http_get.path == "/ready"
+                continue
             assert container.image == f"{inst.images.services}:{inst.images.tag}"
             assert container.readiness_probe.http_get.path == "/readyz"
             assert container.liveness_probe.http_get.path == "/healthz"
+    # The web client, through the entry point: its page and the edge's security headers.
+    page = httpx.get(f"{inst.origin()}/", timeout=10)
+    assert page.status_code == 200, page.text[:200]
+    assert '<div id="root">' in page.text, page.text[:300]
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert httpx.get(f"{inst.origin()}/api/chats", timeout=10).status_code == 401  # JWT at the edge
     operator_pods = inst.core.list_namespaced_pod(inst.operator_namespace).items
     assert [p.spec.node_name for p in operator_pods] == [NODE_NAME]
     assert all(running_and_ready(p) for p in operator_pods)
@@ -280,8 +296,8 @@ async def test_two_users_register_log_in_and_chat(installation: Installation) ->
         alice = await register_and_login(http, endpoints, "alice")
         bob = await register_and_login(http, endpoints, "bob")
         chat_id = await direct_chat(http, endpoints, alice, bob)
-        a = await ChatClient.connect(endpoints.socket, alice.token, name="alice")
-        b = await ChatClient.connect(endpoints.socket, bob.token, name="bob")
+        a = await ChatClient.connect(endpoints.socket, alice.token, name="alice", via="subprotocol")
+        b = await ChatClient.connect(endpoints.socket, bob.token, name="bob", via="subprotocol")
         try:
             await a.send_message(chat_id, "hello bob")
             await b.wait_until(lambda: len(b.messages(chat_id)) == 1, within=30, what="alice's message")
