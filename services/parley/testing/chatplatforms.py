@@ -102,6 +102,7 @@ def platform_spec(kafka_bootstrap: str, version: str = "1.0.0", **overrides: Any
                 "storage",
                 "notification",
                 "search",
+                "web",
             )
         },
         "kafka": {
