@@ -404,7 +404,7 @@ class EnvoyImage(SpecModel):
     repository: str = Field("parley-envoy", min_length=1, max_length=255)
     """Image of the operator's own Envoy (envoy/Dockerfile); pulled with spec.image's policy and secrets."""
     tag: str | None = Field(None, max_length=128, pattern="^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-    """Defaults to spec.version."""
+    """Defaults to spec.image.tag (the services' images are built with it), else spec.version."""
 
 
 class EntryPointSpec(SpecModel):

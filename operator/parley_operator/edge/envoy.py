@@ -251,7 +251,7 @@ def _edge_listener(policy: EdgePolicy, listen: Upstream, jwks_url: str) -> dict[
         "route_config": {
             "name": "parley",
             "response_headers_to_add": _headers(policy.security_headers()),
-            "response_headers_to_remove": ["server", "x-powered-by"],
+            "response_headers_to_remove": ["server", "x-powered-by", "x-envoy-upstream-service-time"],
             "request_headers_to_remove": ["x-envoy-internal"],
             "virtual_hosts": [
                 {

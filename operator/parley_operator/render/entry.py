@@ -108,7 +108,8 @@ def _deployment(inp: RenderInput, release: Release, digest: str) -> dict[str, An
     spec, inst = inp.spec, inp.installation
     svc = spec.services.gateway
     # Envoy's image goes with the release the services run (rolled after the migration, like them).
-    image = f"{spec.entry_point.envoy_image.repository}:{spec.entry_point.envoy_image.tag or release.version}"
+    envoy = spec.entry_point.envoy_image
+    image = f"{envoy.repository}:{envoy.tag or spec.image.tag or release.version}"
     labels = inst.labels(COMPONENT, release.version)
     annotations = {CONFIG_HASH_ANNOTATION: digest}
     if spec.observability.metrics.scrape_annotations:

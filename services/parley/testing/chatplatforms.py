@@ -84,6 +84,7 @@ def platform_spec(kafka_bootstrap: str, version: str = "1.0.0", **overrides: Any
                 "socket",
                 "consumer",
                 "presence",
+                "web",
             )
         },
         "kafka": {
