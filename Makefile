@@ -79,14 +79,17 @@ kind-up:
 kind-down:
 	$(KIND) delete cluster --name $(KIND_CLUSTER)
 
-## images: the services image (parley) and the operator image (parley-operator), tagged $(IMAGE_TAG)
+## images: the services image (parley), the operator image (parley-operator) and the entry point's
+## Envoy (parley-envoy), tagged $(IMAGE_TAG)
 images:
 	$(DOCKER) build -f services/Dockerfile -t parley:$(IMAGE_TAG) .
 	$(DOCKER) build -f operator/Dockerfile -t parley-operator:$(IMAGE_TAG) .
+	$(DOCKER) build -f images/envoy/Dockerfile -t parley-envoy:$(IMAGE_TAG) .
 
 ## kind-load: put both images on the kind nodes (the kind values use pullPolicy Never)
 kind-load: images
-	$(KIND) load docker-image --name $(KIND_CLUSTER) parley:$(IMAGE_TAG) parley-operator:$(IMAGE_TAG)
+	$(KIND) load docker-image --name $(KIND_CLUSTER) parley:$(IMAGE_TAG) parley-operator:$(IMAGE_TAG) \
+		parley-envoy:$(IMAGE_TAG)
 
 ## deploy: the operator (CRD applied first: Helm never upgrades a CRD) and a platform with every
 ## server in the cluster (charts/parley/ci/kind-values.yaml)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
@@ -49,10 +50,12 @@ from parley.common.topics import Topics, chat_key
 from parley.common.users.directory import username_key
 from parley.devstack.stack import Stack
 from parley.migrations import runner
+from parley.testing.envoy import EnvoyProcess
 from parley.testing.jwks import JwksServer
 from parley.testing.processes import ServiceProcess
 from parley.testing.slices import delete_prefix, fresh_database
 from parley.testing.tokens import ISSUER, Signer
+from parley_operator.edge import EdgePolicy, Upstream
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from websockets.asyncio.client import connect
 
@@ -115,14 +118,17 @@ async def _worker(spec: dict[str, Any], results: mp.Queue[Any], go: Any, stop: A
     async def open_one(conn: Conn) -> None:
         async with limit:
             try:
+                # Through the entry point the token must come with the handshake (its JWT gate).
+                protocols = ["parley.v1", f"parley.token.{conn.token}"] if spec.get("edge") else ["parley.v1"]
                 ws = await connect(
                     url,
-                    subprotocols=["parley.v1"],
+                    subprotocols=protocols,  # type: ignore[arg-type]
                     compression=None,
                     ping_interval=None,
-                    open_timeout=60,  # type: ignore[list-item]
+                    open_timeout=60,
                 )
-                await ws.send(json.dumps({"type": "auth", "token": conn.token}))
+                if not spec.get("edge"):
+                    await ws.send(json.dumps({"type": "auth", "token": conn.token}))
                 hello = json.loads(await asyncio.wait_for(ws.recv(), 60))
                 if hello.get("type") != "hello":
                     raise RuntimeError(hello)
@@ -417,6 +423,7 @@ async def load_phase(
     seconds: float,
     workers: int,
     warmup: float = 2.0,
+    edge_url: str | None = None,
 ) -> dict[str, Any]:
     people = await platform.users(chats * members)
     conns: list[dict[str, Any]] = []
@@ -430,7 +437,8 @@ async def load_phase(
     senders = sum(1 for conn in conns if conn["send_to"])
     specs = [
         {
-            "url": sockets[i % len(sockets)].ws_url,
+            "url": edge_url or sockets[i % len(sockets)].ws_url,
+            "edge": edge_url is not None,
             "conns": part,
             "mode": "load",
             # Each worker's share of the rate follows its share of the senders (with two-member
@@ -584,7 +592,7 @@ async def bench(
     args: argparse.Namespace, dsn: str, endpoints: dict[str, dict[str, str]], log_dir: Path
 ) -> None:
     signer_holder = Signer("bench-key")
-    with JwksServer(signer_holder) as jwks:
+    with JwksServer(signer_holder) as jwks, contextlib.ExitStack() as stack:
         platform = Platform(dsn, endpoints, log_dir, jwks.url)
         platform.signer = signer_holder
         try:
@@ -592,18 +600,24 @@ async def bench(
             consumer = platform.start("consumer")
             sockets = [platform.start("socket") for _ in range(args.sockets)]
             print(f"consumer + {len(sockets)} socket process(es); client worker processes: {args.workers}")
+            edge_url = None
+            if args.through_envoy:
+                edge = start_edge(jwks.url, sockets[0], log_dir)
+                stack.callback(edge.stop)
+                edge_url = edge.ws_url
+                print(f"clients connect through Envoy ({edge.url}), in front of the first socket process")
             print(f"cores: {os.cpu_count()}; load average before: {os.getloadavg()}")
             if "latency" not in args.skip:
                 result = await load_phase(
                     platform, sockets, consumer, chats=20, members=5, rate=args.rate,
-                    seconds=args.seconds, workers=args.workers,
+                    seconds=args.seconds, workers=args.workers, edge_url=edge_url,
                 )  # fmt: skip
                 report(f"latency at {args.rate:.0f} msg/s (20 chats x 5 members, 4 receivers each)", result)
             if "throughput" not in args.skip:
                 for rate in args.rates:
                     result = await load_phase(
                         platform, sockets, consumer, chats=100, members=2, rate=rate,
-                        seconds=args.seconds, workers=args.workers,
+                        seconds=args.seconds, workers=args.workers, edge_url=edge_url,
                     )  # fmt: skip
                     report(f"throughput at {rate:.0f} msg/s offered (100 chats x 2 members)", result)
             if "consumer" not in args.skip:
@@ -621,6 +635,19 @@ async def bench(
             print(f"\nload average after: {os.getloadavg()}")
         finally:
             await platform.close()
+
+
+def start_edge(jwks_url: str, socket: ServiceProcess, log_dir: Path) -> EnvoyProcess:
+    """Envoy in front of the socket process, its JWT gate on the bench's JWKS server. Every client
+    connects from 127.0.0.1: the per-client rate limit is set out of the way (it would be one
+    bucket for every simulated user)."""
+    jwks = urlsplit(jwks_url)
+    assert jwks.hostname is not None and jwks.port is not None
+    auth = Upstream(jwks.hostname, jwks.port)
+    upstreams = {"auth": auth, "api": auth, "presence": auth, "web": auth}
+    upstreams["socket"] = Upstream("127.0.0.1", socket.port)
+    policy = EdgePolicy(issuer=ISSUER, jwks_path=jwks.path, requests_per_second=100_000, burst=100_000)
+    return EnvoyProcess(policy, upstreams, log_dir).start()
 
 
 @contextlib.contextmanager
@@ -645,6 +672,12 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=6, help="partitions of the commands topic")
     parser.add_argument(
         "--skip", type=lambda s: set(s.split(",")), default=set(), help="latency,throughput,consumer,idle"
+    )
+    parser.add_argument(
+        "--through-envoy",
+        action="store_true",
+        help="load phases' clients connect through the entry point (a real Envoy from the operator's "
+        "rendering) instead of straight to the socket process",
     )
     parser.add_argument(
         "--keep-logs", action="store_true", help="print where the service logs are and keep them"

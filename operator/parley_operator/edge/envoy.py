@@ -29,7 +29,7 @@ ACCESS_LOG_FORMAT: dict[str, str] = {
     "request_id": "%REQ(X-REQUEST-ID)%",
     "client": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
     "method": "%REQ(:METHOD)%",
-    "path": "%PATH(WQ:ORIG)%",
+    "path": "%PATH(NQ)%",
     "protocol": "%PROTOCOL%",
     "status": "%RESPONSE_CODE%",
     "flags": "%RESPONSE_FLAGS%",
@@ -65,7 +65,7 @@ def _match(route: Route) -> dict[str, Any]:
     return {"path": route.path} if route.exact else {"prefix": route.path}
 
 
-def _route(route: Route, policy: EdgePolicy) -> dict[str, Any]:
+def _route(route: Route, policy: EdgePolicy) -> list[dict[str, Any]]:
     action: dict[str, Any] = {"cluster": route.backend}
     per_filter: dict[str, Any] = {}
     if route.rewrite is not None:
@@ -80,15 +80,27 @@ def _route(route: Route, policy: EdgePolicy) -> dict[str, Any]:
         }
     else:
         action["timeout"] = "30s"
-    if route.csrf:
-        per_filter["envoy.filters.http.csrf"] = {
-            "@type": f"{_T}.filters.http.csrf.v3.CsrfPolicy",
-            "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
-        }
     body: dict[str, Any] = {"name": route.name, "match": _match(route), "route": action}
     if per_filter:
         body["typed_per_filter_config"] = per_filter
-    return body
+    if not route.csrf:
+        return [body]
+    # Browsers send Origin with every cross-site POST: such requests must name this host. Clients
+    # that send no Origin (API clients, not browsers) are not held to it (Envoy's CSRF filter would
+    # refuse them), and carry no cookie that another site could ride on.
+    browser = {
+        **body,
+        "name": f"{route.name}-browser",
+        "match": {**_match(route), "headers": [{"name": "origin", "present_match": True}]},
+        "typed_per_filter_config": {
+            **per_filter,
+            "envoy.filters.http.csrf": {
+                "@type": f"{_T}.filters.http.csrf.v3.CsrfPolicy",
+                "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+            },
+        },
+    }
+    return [browser, body]
 
 
 def _jwt_filter(policy: EdgePolicy, jwks_url: str) -> dict[str, Any]:
@@ -147,6 +159,9 @@ def _rate_limit_filter(policy: EdgePolicy) -> dict[str, Any]:
             # An empty value makes one bucket per distinct client address, created on demand.
             "descriptors": [{"entries": [{"key": "remote_address"}], "token_bucket": bucket}],
             "max_dynamic_descriptors": 10_000,
+            # Else every request would also take a token from the shared bucket above: one limit
+            # for all clients together.
+            "always_consume_default_token_bucket": False,
             "rate_limits": [{"actions": [{"remote_address": {}}]}],
             "response_headers_to_add": [
                 {
@@ -205,6 +220,13 @@ def _edge_listener(policy: EdgePolicy, listen: Upstream, jwks_url: str) -> dict[
         "generate_request_id": True,
         "preserve_external_request_id": True,
         "always_set_request_id_in_response": True,
+        # The id stays as it came: no trace flag packed into it (Envoy's default rewrites a character).
+        "request_id_extension": {
+            "typed_config": {
+                "@type": f"{_T}.request_id.uuid.v3.UuidRequestIdConfig",
+                "pack_trace_reason": False,
+            }
+        },
         "normalize_path": True,
         "merge_slashes": True,
         "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
@@ -229,13 +251,13 @@ def _edge_listener(policy: EdgePolicy, listen: Upstream, jwks_url: str) -> dict[
         "route_config": {
             "name": "parley",
             "response_headers_to_add": _headers(policy.security_headers()),
-            "response_headers_to_remove": ["server", "x-powered-by"],
+            "response_headers_to_remove": ["server", "x-powered-by", "x-envoy-upstream-service-time"],
             "request_headers_to_remove": ["x-envoy-internal"],
             "virtual_hosts": [
                 {
                     "name": "parley",
                     "domains": ["*"],
-                    "routes": [_route(route, policy) for route in policy.routes],
+                    "routes": [r for route in policy.routes for r in _route(route, policy)],
                 }
             ],
         },

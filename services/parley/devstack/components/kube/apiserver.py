@@ -8,7 +8,7 @@ import kubernetes
 
 from parley.devstack import ports
 from parley.devstack.component import Command, Component
-from parley.devstack.components.kube import cluster
+from parley.devstack.components.kube import cluster, gatewayapi
 from parley.devstack.components.kube.build import build_kubernetes, helm_path, install_helm, kube_path
 from parley.devstack.components.kube.etcd import CLIENT_URL as ETCD_URL
 from parley.devstack.components.kube.pki import SERVICE_CLUSTER_IP_RANGE
@@ -74,8 +74,11 @@ class KubeApiserver(Component):
         kubeconfig = cluster.write_kubeconfig(
             cluster.admin_kubeconfig(self.paths), cluster.pki(self.paths), "admin"
         )
+        definitions = gatewayapi.crds(self.paths, self.setup_log)
         with cluster.api_client(kubeconfig) as api:
             ensure_extra_service_cidr(api)
+            # So that the HTTPRoutes the operator renders for a user's Gateway are validated here.
+            gatewayapi.install(api, definitions)
 
     def endpoints(self) -> dict[str, str]:
         return {
