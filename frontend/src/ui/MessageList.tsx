@@ -72,7 +72,17 @@ export function MessageList({ chat, timeline, onReply, onEdit }: Props) {
   const rememberTop = () => {
     const el = scroller.current;
     if (el === null) return;
-    const top = virtualizer.getVirtualItems().find((i) => i.end > el.scrollTop);
+    // From every row's position, not the rendered range: that may still be the one before this
+    // scroll (right after a restore it is), and the anchor would be lost.
+    const all = virtualizer.measurementsCache;
+    let lo = 0;
+    let hi = all.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (all[mid]!.end <= el.scrollTop) lo = mid + 1;
+      else hi = mid;
+    }
+    const top = all[lo];
     anchor.current = top === undefined ? null : { key: String(top.key), offset: top.start - el.scrollTop };
   };
 

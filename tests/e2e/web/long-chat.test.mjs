@@ -89,13 +89,16 @@ it("scrolls back through older pages without losing its place, the DOM staying s
       document.querySelector(".messages").scrollTop = 0;
     });
     await requested;
-    const anchor = await page.evaluate(async () => {
-      await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    // The first row inside the visible box, once the view at the top is rendered.
+    const visibleTop = () => {
       const box = document.querySelector(".messages").getBoundingClientRect();
-      const els = [...document.querySelectorAll(".msg[data-seq]")];
-      const first = els.find((el) => el.getBoundingClientRect().top >= box.top) ?? els[0];
-      return { seq: Number(first.getAttribute("data-seq")), y: first.getBoundingClientRect().top };
-    });
+      const el = [...document.querySelectorAll(".msg[data-seq]")].find((e) => {
+        const top = e.getBoundingClientRect().top;
+        return top >= box.top && top < box.top + box.height / 2;
+      });
+      return el ? { seq: Number(el.getAttribute("data-seq")), y: el.getBoundingClientRect().top } : null;
+    };
+    const anchor = await (await page.waitForFunction(visibleTop, undefined, { timeout: WAIT })).jsonValue();
     release();
     await page.waitForFunction((before) => {
       const all = [...document.querySelectorAll(".msg[data-seq]")].map((el) => Number(el.getAttribute("data-seq")));
@@ -107,6 +110,13 @@ it("scrolls back through older pages without losing its place, the DOM staying s
       (els, seq) => els.find((el) => Number(el.getAttribute("data-seq")) === seq)?.getBoundingClientRect().top ?? null,
       anchor.seq,
     );
+    if (after === null) {
+      const state = await page.evaluate(() => ({
+        scrollTop: document.querySelector(".messages").scrollTop,
+        rendered: [...document.querySelectorAll(".msg[data-seq]")].map((e) => [Number(e.getAttribute("data-seq")), Math.round(e.getBoundingClientRect().top)]),
+      }));
+      console.log("anchor", anchor, "round", round, JSON.stringify(state));
+    }
     assert.ok(after !== null, `message ${anchor.seq} is still rendered after the older page`);
     assert.ok(Math.abs(after - anchor.y) < 200, `message ${anchor.seq} moved from ${anchor.y} to ${after}`);
     oldest = Math.min(...(await seqs()));
