@@ -13,12 +13,12 @@ import os
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from parley.common.health import Health, check
 from parley.common.service import new_app
 from parley.web.settings import WebSettings
 
@@ -62,8 +62,14 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     settings = settings or WebSettings()
     dist = settings.web_dist_dir
 
+    async def built() -> None:
+        if not (dist / INDEX).is_file():
+            raise RuntimeError(f"no {INDEX} in {dist}")
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # No server to depend on: ready once the build is there to serve.
+        app.state.health = Health(ready=[check("build", built)])
         yield
 
     app = new_app(
@@ -73,15 +79,6 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.openapi_url = None
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
-        if (dist / INDEX).is_file():
-            return JSONResponse({"status": "ready"})
-        return JSONResponse(
-            {"error": {"code": "not_built", "message": f"no {INDEX} in {dist}", "details": None}},
-            status_code=503,
-        )
 
     app.mount(
         "/",

@@ -89,8 +89,8 @@ async def test_no_path_escapes_the_build(web: httpx.AsyncClient, dist: Path) -> 
 
 
 async def test_health_and_readiness(web: httpx.AsyncClient) -> None:
-    assert (await web.get("/healthz")).json() == {"status": "ok"}
-    assert (await web.get("/readyz")).json() == {"status": "ready"}
+    assert (await web.get("/healthz")).json() == {"status": "ok", "checks": {}}
+    assert (await web.get("/readyz")).json() == {"status": "ok", "checks": {"build": "ok"}}
 
 
 async def test_not_ready_without_a_build(tmp_path: Path) -> None:
@@ -98,4 +98,4 @@ async def test_not_ready_without_a_build(tmp_path: Path) -> None:
         assert (await web.get("/healthz")).status_code == 200
         response = await web.get("/readyz")
         assert response.status_code == 503
-        assert response.json()["error"]["code"] == "not_built"
+        assert "no index.html in" in response.json()["checks"]["build"]
