@@ -9,7 +9,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
 from parley_operator.api.durations import DURATION_PATTERN, parse_duration
 from parley_operator.api.rules import Rule, SpecModel, field_rule, nested, regex_rule
@@ -24,6 +24,8 @@ SERVICE_NAMES = (
 )
 """The services the operator deploys: those the image has (`parley serve`); the issue that builds a
 service (storage, notification, search) adds it here and to `Services`."""
+UNBUILT_SERVICES = frozenset({"storage", "notification", "search"})
+"""Services of DESIGN.md not built yet; earlier CRDs had them (see `Services`)."""
 
 # RFC 1123 subdomain (Secret names) and Secret data keys, as the apiserver checks them.
 DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -171,6 +173,15 @@ class Services(SpecModel):
     socket: SocketServiceSpec = nested(SocketServiceSpec)
     consumer: ServiceSpec = nested(ServiceSpec)
     presence: ServiceSpec = nested(ServiceSpec)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_unbuilt(cls, data: Any) -> Any:
+        """Entries for services the image does not have yet are ignored, not refused: an older CRD
+        (Helm does not upgrade CRDs) defaults them, and ChatPlatforms made under it may carry them."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if key not in UNBUILT_SERVICES}
+        return data
 
     def by_name(self) -> dict[str, ServiceSpec]:
         return {name: getattr(self, name) for name in SERVICE_NAMES}

@@ -22,6 +22,7 @@ from parley.testing.chatplatforms import (
     wait_for,
 )
 from parley.testing.operator_process import OperatorProcess
+from parley_operator.api.spec import SERVICE_NAMES
 from parley_operator.names import Installation
 
 pytestmark = pytest.mark.kube
@@ -115,7 +116,7 @@ def test_two_installations_stay_apart_and_delete_removes_only_its_own(
     # The children went with their owner (the garbage collector follows the owner references).
     apps: Any = kubernetes.client.AppsV1Api(k8s_api)
     wait_for(lambda: not apps.list_namespaced_deployment(first).items, 30, "the Deployments to be collected")
-    assert len(apps.list_namespaced_deployment(second).items) == 9
+    assert len(apps.list_namespaced_deployment(second).items) == len(SERVICE_NAMES)
 
 
 def test_delete_with_retain_keeps_topics_bucket_and_index(

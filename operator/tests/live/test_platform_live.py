@@ -170,12 +170,12 @@ def test_a_deleted_deployment_and_an_edited_service_are_repaired(
     apps: Any = kubernetes.client.AppsV1Api(k8s_api)
     core: Any = kubernetes.client.CoreV1Api(k8s_api)
 
-    old_uid = apps.read_namespaced_deployment(inst.service("search"), namespace).metadata.uid
-    apps.delete_namespaced_deployment(inst.service("search"), namespace)
+    old_uid = apps.read_namespaced_deployment(inst.service("presence"), namespace).metadata.uid
+    apps.delete_namespaced_deployment(inst.service("presence"), namespace)
 
     def recreated() -> bool:
         try:
-            dep = apps.read_namespaced_deployment(inst.service("search"), namespace)
+            dep = apps.read_namespaced_deployment(inst.service("presence"), namespace)
         except kubernetes.client.ApiException:
             return False
         return bool(dep.metadata.uid != old_uid and dep.status.ready_replicas == 1)

@@ -11,6 +11,7 @@ import pytest
 from parley.devstack.stack import Stack
 from parley.testing.chatplatforms import Platforms, condition, is_current_and_ready, platform_spec, wait_for
 from parley.testing.operator_process import OperatorProcess
+from parley_operator.api.spec import SERVICE_NAMES
 from parley_operator.names import Installation
 
 pytestmark = pytest.mark.kube
@@ -47,7 +48,7 @@ def test_an_operator_killed_mid_reconcile_converges_after_a_restart(
     operator.start()
     ready = platforms.wait_running(namespace, NAME, "1.0.0")
     assert ready["status"]["services"]["api"]["readyReplicas"] == 3
-    assert len(apps.list_namespaced_deployment(namespace).items) == 9
+    assert len(apps.list_namespaced_deployment(namespace).items) == len(SERVICE_NAMES)
 
 
 def test_kafka_stopped_degrades_the_platform_until_it_is_back(

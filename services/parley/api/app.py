@@ -14,7 +14,7 @@ from parley.api.settings import ApiSettings
 from parley.common.auth import JwksSource, start_verifier
 from parley.common.chat.publish import EventPublisher
 from parley.common.db import Database
-from parley.common.health import Health, KafkaPing, check, database_ping, redis_ping, task_running
+from parley.common.health import DatabasePing, Health, KafkaPing, check, redis_ping, task_running
 from parley.common.kafka import KafkaProducer
 from parley.common.outbox import OutboxDrainer
 from parley.common.redis import create_redis
@@ -48,9 +48,10 @@ def create_app(settings: ApiSettings | None = None, *, jwks: JwksSource | None =
         kafka_ping = KafkaPing(settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}-health")
         # Requests need only the database: what they publish waits in the outbox while Redis or
         # Kafka is away, so those two are reported by /readyz but do not take the pod out.
+        db_ping = DatabasePing(settings.postgres_dsn.get_secret_value())
         app.state.health = Health(
             ready=[
-                check("postgres", database_ping(db.engine)),
+                check("postgres", db_ping),
                 check("redis", redis_ping(redis), required=False),
                 check("kafka", kafka_ping, required=False),
             ],
@@ -68,6 +69,7 @@ def create_app(settings: ApiSettings | None = None, *, jwks: JwksSource | None =
         finally:
             await outbox.stop()
             await kafka_ping.close()
+            await db_ping.close()
             await producer.stop()
             await redis.aclose()
             await db.dispose()

@@ -18,7 +18,7 @@ from parley.auth.throttle import LoginThrottle
 from parley.auth.tokens import AccessTokenIssuer
 from parley.common.auth import TokenVerifier
 from parley.common.db import Database
-from parley.common.health import Health, check, database_ping, redis_ping, task_running
+from parley.common.health import DatabasePing, Health, check, redis_ping, task_running
 from parley.common.net import parse_networks
 from parley.common.redis import create_redis
 from parley.common.service import new_app
@@ -90,8 +90,9 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             ),
         )
         watcher = asyncio.create_task(keys.watch(settings.auth_keys_reload_seconds), name="signing-keys")
+        db_ping = DatabasePing(settings.postgres_dsn.get_secret_value())
         app.state.health = Health(
-            ready=[check("postgres", database_ping(db.engine)), check("redis", redis_ping(redis))],
+            ready=[check("postgres", db_ping), check("redis", redis_ping(redis))],
             alive=[check("signing-keys", task_running(lambda: watcher, "the signing-key reloader"))],
         )
         try:
@@ -101,6 +102,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await redis.aclose()
+            await db_ping.close()
             await db.dispose()
 
     app = new_app(

@@ -20,8 +20,9 @@ from typing import Any
 
 from aiokafka.client import AIOKafkaClient
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from parley.common.db import async_url
 from parley.common.redis import Redis
 
 CHECK_TIMEOUT_SECONDS = 1.5
@@ -103,12 +104,19 @@ NOT_STARTED = Report({"startup": "the service has not finished starting"}, ("sta
 # --- the checks of the shared servers ------------------------------------------------------------
 
 
-def database_ping(engine: AsyncEngine) -> Callable[[], Awaitable[object]]:
-    async def ping() -> None:
-        async with engine.connect() as conn:
+class DatabasePing:
+    """`SELECT 1` over one connection of its own: a busy request pool (every connection checked out)
+    must not make a loaded pod look unready, which would move its load onto the others."""
+
+    def __init__(self, dsn: str) -> None:
+        self.engine = create_async_engine(async_url(dsn), pool_size=1, max_overflow=0, pool_pre_ping=True)
+
+    async def __call__(self) -> None:
+        async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    return ping
+    async def close(self) -> None:
+        await self.engine.dispose()
 
 
 def redis_ping(redis: Redis) -> Callable[[], Awaitable[object]]:

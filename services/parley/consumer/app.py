@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from parley.common.db import Database
-from parley.common.health import Health, KafkaPing, check, database_ping, redis_ping, task_running
+from parley.common.health import DatabasePing, Health, KafkaPing, check, redis_ping, task_running
 from parley.common.kafka import KafkaProducer, ensure_topics
 from parley.common.service import new_app
 from parley.common.topics import Topics
@@ -43,9 +43,10 @@ def create_app(settings: ConsumerSettings | None = None) -> FastAPI:
         app.state.worker = worker
         task = asyncio.create_task(worker.run(), name="command-worker")
         kafka_ping = KafkaPing(settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}-health")
+        db_ping = DatabasePing(settings.postgres_dsn.get_secret_value())
         app.state.health = Health(
             ready=[
-                check("postgres", database_ping(db.engine)),
+                check("postgres", db_ping),
                 check("redis", redis_ping(redis)),
                 check("kafka", kafka_ping),
             ],
@@ -58,6 +59,7 @@ def create_app(settings: ConsumerSettings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await kafka_ping.close()
+            await db_ping.close()
             await producer.stop()
             await redis.aclose()
             await db.dispose()

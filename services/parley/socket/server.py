@@ -34,11 +34,11 @@ from parley.common.db import Database
 from parley.common.health import (
     NOT_STARTED,
     CachedReadiness,
+    DatabasePing,
     Health,
     KafkaPing,
     Report,
     check,
-    database_ping,
     redis_ping,
 )
 from parley.common.kafka import KafkaProducer
@@ -153,10 +153,11 @@ class SocketServer:
         self.kafka_ping = KafkaPing(
             settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}-health"
         )
+        self.db_ping = DatabasePing(settings.postgres_dsn.get_secret_value())
         self.readiness = CachedReadiness(
             Health(
                 ready=[
-                    check("postgres", database_ping(self.db.engine)),
+                    check("postgres", self.db_ping),
                     check("redis", redis_ping(self.hub.redis)),
                     check("kafka", self.kafka_ping),
                 ]
@@ -177,6 +178,7 @@ class SocketServer:
         await self.reporter.stop()
         await self.presence_producer.stop()
         await self.kafka_ping.close()
+        await self.db_ping.close()
         await self.producer.stop()
         await self.hub.stop()
         await self.db.dispose()

@@ -99,9 +99,6 @@ def platform_spec(kafka_bootstrap: str, version: str = "1.0.0", **overrides: Any
                 "socket",
                 "consumer",
                 "presence",
-                "storage",
-                "notification",
-                "search",
             )
         },
         "kafka": {

@@ -71,10 +71,15 @@ def start_all(
         service: ServiceProcess(service, {**env, **more.get(service, {})}, log_dir)
         for service in DEPENDENCIES
     }
-    for proc in procs.values():
-        proc.spawn()
-    for proc in procs.values():
-        proc.wait_healthy(90)
+    try:
+        for proc in procs.values():
+            proc.spawn()
+        for proc in procs.values():
+            proc.wait_healthy(90)
+    except BaseException:
+        for proc in procs.values():
+            proc.stop()
+        raise
     return procs
 
 
