@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from parley.devstack.component import Component
 from parley.devstack.components.kafka import Kafka
 from parley.devstack.components.kube.apiserver import KubeApiserver
@@ -63,7 +65,16 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "node": ("kube-apiserver-pods", "containerd", "coredns", "kubelet", "kube-proxy"),
     "platform": ("svc-auth", "svc-api", "svc-presence", "svc-consumer", "svc-socket"),
 }
-PROFILES["all"] = tuple(dict.fromkeys(name for names in PROFILES.values() for name in names))
+# The real node needs root (a bridge, iptables, mounts): without it `all` leaves it out, and
+# `parley dev up node` says why.
+PROFILES["all"] = tuple(
+    dict.fromkeys(
+        name
+        for profile, names in PROFILES.items()
+        if profile != "node" or os.geteuid() == 0
+        for name in names
+    )
+)
 
 
 def resolve(names: list[str], *, with_requirements: bool = True) -> list[str]:
