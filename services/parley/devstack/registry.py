@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from parley.devstack.component import Component
 from parley.devstack.components.envoy import Envoy
 from parley.devstack.components.kafka import Kafka
@@ -70,7 +72,16 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "platform": ("svc-auth", "svc-api", "svc-presence", "svc-consumer", "svc-socket", "svc-web"),
     "edge": ("envoy",),
 }
-PROFILES["all"] = tuple(dict.fromkeys(name for names in PROFILES.values() for name in names))
+# The real node needs root (a bridge, iptables, mounts): without it `all` leaves it out, and
+# `parley dev up node` says why.
+PROFILES["all"] = tuple(
+    dict.fromkeys(
+        name
+        for profile, names in PROFILES.items()
+        if profile != "node" or os.geteuid() == 0
+        for name in names
+    )
+)
 
 
 def resolve(names: list[str], *, with_requirements: bool = True) -> list[str]:
