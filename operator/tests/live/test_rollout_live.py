@@ -31,6 +31,15 @@ def versions(apps: Any, inst: Installation) -> dict[str, tuple[str, str]]:
     return found
 
 
+def image_of(service: str, version: str) -> str:
+    """The gateway is the operator's own Envoy (its own image, rolled with the same release)."""
+    return f"parley-envoy:{version}" if service == "gateway" else f"parley:{version}"
+
+
+def released(version: str) -> dict[str, tuple[str, str]]:
+    return {s: (version, image_of(s, version)) for s in SERVICE_NAMES}
+
+
 def read_job(batch: Any, namespace: str, name: str) -> dict[str, Any] | None:
     try:
         job = batch.read_namespaced_job(name, namespace)
@@ -49,7 +58,7 @@ def test_a_new_version_migrates_first_then_rolls_out(
     batch: Any = kubernetes.client.BatchV1Api(k8s_api)
     platforms.create(namespace, NAME, platform_spec(infra["kafka_bootstrap"]))
     platforms.wait_ready(namespace, NAME)
-    assert set(versions(apps, inst).values()) == {("1.0.0", "parley:1.0.0")}
+    assert versions(apps, inst) == released("1.0.0")
 
     platforms.patch_spec(namespace, NAME, {"version": "1.1.0"})
     job_name = inst.migration_job("1.1.0")
@@ -79,7 +88,7 @@ def test_a_new_version_migrates_first_then_rolls_out(
     assert job_when_services_moved in (JobState.SUCCEEDED, JobState.ABSENT)
     if job_when_services_moved is JobState.ABSENT:
         assert job_state(job_seen) is JobState.SUCCEEDED
-    assert versions(apps, inst) == {s: ("1.1.0", "parley:1.1.0") for s in SERVICE_NAMES}
+    assert versions(apps, inst) == released("1.1.0")
     wait_for(lambda: read_job(batch, namespace, job_name) is None, 30, "the finished Job to be removed")
 
 
@@ -110,7 +119,7 @@ def test_a_failing_migration_stops_the_rollout_until_a_good_version(
     assert failed_job is not None and job_state(failed_job) is JobState.FAILED
     # Passes go on (resync every 5s, child events): the services stay where they were.
     holds_sync(
-        lambda: set(versions(apps, inst).values()) == {("1.0.0", "parley:1.0.0")},
+        lambda: versions(apps, inst) == released("1.0.0"),
         seconds=6,
         reason="a full pass runs every 5 s: one has run by then",
     )
@@ -118,7 +127,7 @@ def test_a_failing_migration_stops_the_rollout_until_a_good_version(
     platforms.patch_spec(namespace, NAME, {"version": "1.1.0"})
     ready = platforms.wait_running(namespace, NAME, "1.1.0")
     assert condition(ready, "Degraded")["status"] == "False"
-    assert set(versions(apps, inst).values()) == {("1.1.0", "parley:1.1.0")}
+    assert versions(apps, inst) == released("1.1.0")
     wait_for(
         lambda: batch.list_namespaced_job(namespace).items == [],
         30,
