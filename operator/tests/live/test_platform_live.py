@@ -149,8 +149,14 @@ def test_scaling_a_service_follows_the_spec(
     platforms.create(namespace, NAME, platform_spec(infra["kafka_bootstrap"]))
     platforms.wait_ready(namespace, NAME)
     platforms.patch_spec(namespace, NAME, {"services": {"consumer": {"replicas": 4}}})
-    ready = platforms.wait_ready(namespace, NAME)
-    assert ready["status"]["services"]["consumer"]["readyReplicas"] == 4
+    # Ready holds on a scale-up too (the two pods serve while two more start): wait for the counts.
+    four = {"desiredReplicas": 4, "readyReplicas": 4, "updatedReplicas": 4}
+    platforms.wait(
+        namespace,
+        NAME,
+        lambda p: is_current_and_ready(p) and p["status"]["services"]["consumer"] == four,
+        "consumer up to 4 ready replicas",
+    )
     platforms.patch_spec(namespace, NAME, {"services": {"consumer": {"replicas": 2}}})
     two = {"desiredReplicas": 2, "readyReplicas": 2, "updatedReplicas": 2}
     # Ready holds throughout (four pods serve while two go); the counts follow as the pods leave.

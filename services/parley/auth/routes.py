@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 
 from parley.auth.cookies import (
     COOKIE,
@@ -102,11 +101,6 @@ async def refresh(
 ) -> TokenPair:
     if body is not None:
         return await auth.refresh(db, body.refresh_token, client)
-    if not cookie_mode(request) and not cookie:
-        # No sign of a browser's cookie call: a body that is missing or null is the client's mistake.
-        raise RequestValidationError(
-            [{"type": "missing", "loc": ("body", "refresh_token"), "msg": "Field required", "input": None}]
-        )
     check_same_origin(request, settings)
     if not cookie:
         raise InvalidRefreshToken()
