@@ -36,6 +36,7 @@ from parley.testing.chatplatforms import (
     remove_external_resources,
     topic_partitions,
 )
+from parley.testing.waiting import wait_for
 from parley.testing.wsclient import ChatClient
 
 pytestmark = [pytest.mark.kube, pytest.mark.node]
@@ -201,17 +202,6 @@ def running_and_ready(pod: Any) -> bool:
         and bool(statuses)
         and all(s.ready for s in statuses)
     )
-
-
-def wait_for(what: str, check: Any, timeout: float, interval: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def describe_pods(inst: Installation) -> str:
@@ -486,7 +476,7 @@ async def test_an_upgrade_migrates_first_and_rolls_out_under_traffic_losing_noth
                 for p in pods
             )
 
-        await asyncio.to_thread(wait_for, "every pod on the new image and Ready", rolled_out, 300)
+        await asyncio.to_thread(wait_for, rolled_out, 300, "every pod on the new image and Ready", 1.0)
         await sender.wait_accepted(20, within=120)
     finally:
         sender.stop()
@@ -526,7 +516,7 @@ def test_uninstall_and_deleting_the_platform_leave_nothing_behind(installation: 
         return not leftovers
 
     try:
-        wait_for("the platform's objects to go", nothing_left, timeout=240)
+        wait_for(nothing_left, 240, "the platform's objects to go", interval=1.0)
     except AssertionError as error:
         raise AssertionError(f"{error}: {objects_in(inst.api, ns)}") from error
     # deletionPolicy Delete: the topics, the bucket and the index went with the platform.
@@ -539,9 +529,10 @@ def test_uninstall_and_deleting_the_platform_leave_nothing_behind(installation: 
         "uninstall", "parley-operator", "-n", inst.operator_namespace, "--wait", "--timeout", "180s"
     )
     wait_for(
-        "the operator's pod to go",
         lambda: not inst.core.list_namespaced_pod(inst.operator_namespace).items,
-        timeout=180,
+        180,
+        "the operator's pod to go",
+        interval=1.0,
     )
     # The CRD stays (helm never deletes one; other platforms of the cluster live on it).
     assert kubernetes.client.ApiextensionsV1Api(inst.api).read_custom_resource_definition(f"{PLURAL}.{GROUP}")
