@@ -219,9 +219,6 @@ def describe_pods(inst: Installation) -> str:
 def test_the_platform_becomes_ready_with_real_pods(installation: Installation) -> None:
     inst = installation
     started = time.monotonic()
-    # Helm installs a chart's CRD only when there is none and never upgrades it: the CRD of this tree
-    # is applied first, as `make deploy` and docs/kubernetes.md do.
-    install_crd(inst.api)
     inst.helm.run(
         "install",
         "parley-operator",
