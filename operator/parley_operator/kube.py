@@ -25,6 +25,7 @@ from kubernetes.dynamic.exceptions import (
     ConflictError,
     DynamicApiError,
     NotFoundError,
+    ResourceNotFoundError,
     UnprocessibleEntityError,
 )
 
@@ -145,11 +146,20 @@ class Kube:
 
         return cast(dict[str, Any] | None, await self._call(run))
 
-    async def list(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+    async def list(
+        self, api_version: str, kind: str, namespace: str, selector: str, *, unserved_ok: bool = False
+    ) -> list[dict[str, Any]]:
+        """Objects of a kind matching `selector`; with `unserved_ok`, none when the cluster does not
+        serve that kind's API (an optional CRD that is not installed)."""
+
         def run() -> list[dict[str, Any]]:
-            found = self._dyn().get(
-                self._resource(api_version, kind), namespace=namespace, label_selector=selector
-            )
+            try:
+                resource = self._resource(api_version, kind)
+            except ResourceNotFoundError:
+                if unserved_ok:
+                    return []
+                raise
+            found = self._dyn().get(resource, namespace=namespace, label_selector=selector)
             items = found.to_dict().get("items") or []
             # List items come without apiVersion/kind; the pruner needs them.
             return [{"apiVersion": api_version, "kind": kind, **item} for item in items]

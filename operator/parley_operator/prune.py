@@ -22,6 +22,15 @@ PRUNABLE_KINDS: tuple[tuple[str, str], ...] = (
     ("networking.k8s.io/v1", "Ingress"),
 )
 
+# Kinds of APIs a cluster may not serve (Gateway API, Envoy Gateway's policies): applied only when a
+# ChatPlatform names a Gateway, and pruned when it stops naming one; where the API is not served there
+# is nothing of that kind to prune.
+OPTIONAL_PRUNABLE_KINDS: tuple[tuple[str, str], ...] = (
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+    ("gateway.envoyproxy.io/v1alpha1", "SecurityPolicy"),
+    ("gateway.envoyproxy.io/v1alpha1", "BackendTrafficPolicy"),
+)
+
 # Kinds that can be deleted and created again to repair drift without losing anything: no pods,
 # no data. (A Service gets a new cluster IP; clients use its DNS name.)
 RECREATABLE_KINDS = frozenset(
@@ -33,6 +42,9 @@ RECREATABLE_KINDS = frozenset(
         "HorizontalPodAutoscaler",
         "PodDisruptionBudget",
         "Ingress",
+        "HTTPRoute",
+        "SecurityPolicy",
+        "BackendTrafficPolicy",
     }
 )
 

@@ -25,7 +25,7 @@ from parley_operator.keys import generate_signing_key
 from parley_operator.kube import DynamicApiError, Kube, UnprocessibleEntityError, api_error_message
 from parley_operator.names import Installation
 from parley_operator.provision import deprovision, provision
-from parley_operator.prune import PRUNABLE_KINDS, RECREATABLE_KINDS, ref, to_prune
+from parley_operator.prune import OPTIONAL_PRUNABLE_KINDS, PRUNABLE_KINDS, RECREATABLE_KINDS, ref, to_prune
 from parley_operator.render import Release, RenderInput, render_all
 from parley_operator.render.configmap import public_url
 from parley_operator.render.secrets import wants_generated_key
@@ -195,7 +195,11 @@ async def _live_children(kube: Kube, inst: Installation) -> list[dict[str, Any]]
         *(
             kube.list(api_version, kind, inst.namespace, inst.owned_selector)
             for api_version, kind in PRUNABLE_KINDS
-        )
+        ),
+        *(
+            kube.list(api_version, kind, inst.namespace, inst.owned_selector, unserved_ok=True)
+            for api_version, kind in OPTIONAL_PRUNABLE_KINDS
+        ),
     )
     return [obj for objs in found for obj in objs]
 

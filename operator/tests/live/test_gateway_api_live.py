@@ -16,6 +16,9 @@ import pytest
 from chatplatform_specs import GATEWAY_API
 from parley.devstack.components.kube import gatewayapi
 from parley.devstack.stack import Stack
+from parley.testing.chatplatforms import Platforms, platform_spec
+from parley.testing.operator_process import OperatorProcess
+from parley.testing.waiting import wait_for
 from parley_operator.api.spec import parse_spec
 from parley_operator.names import Installation
 from parley_operator.render import RenderInput, render_all
@@ -78,3 +81,39 @@ def test_the_dry_run_refuses_what_the_schema_forbids(
     unknown["spec"]["rules"][0]["notAField"] = True
     with pytest.raises(kubernetes.dynamic.exceptions.DynamicApiError):
         _dry_run_apply(k8s_api, unknown)
+
+
+def test_routes_are_pruned_when_the_platform_stops_naming_a_gateway(
+    operator: OperatorProcess,
+    platforms: Platforms,
+    namespace: str,
+    infra: dict[str, Any],
+    k8s_api: Any,
+    gateway_crds: list[str],
+) -> None:
+    """A platform moved from a user's Gateway to its own Envoy loses its HTTPRoutes (and gains the
+    gateway); Envoy Gateway's policy kinds are not served here, which the pruner takes as none."""
+    spec = platform_spec(infra["kafka_bootstrap"])
+    spec["entryPoint"] = {"gatewayRef": {"name": "public"}}
+    platforms.create(namespace, "acme", spec)
+    platforms.wait_ready(namespace, "acme")
+    inst = Installation(namespace, "acme")
+    routes: Any = kubernetes.client.CustomObjectsApi(k8s_api)
+    apps: Any = kubernetes.client.AppsV1Api(k8s_api)
+
+    def route_names() -> set[str]:
+        found = routes.list_namespaced_custom_object(
+            "gateway.networking.k8s.io", "v1", namespace, "httproutes", label_selector=inst.owned_selector
+        )
+        return {item["metadata"]["name"] for item in found["items"]}
+
+    def gateway_deployments() -> list[str]:
+        deployments = apps.list_namespaced_deployment(namespace, label_selector=inst.owned_selector).items
+        return [d.metadata.name for d in deployments if d.metadata.name == inst.service("gateway")]
+
+    assert route_names() == {"acme-public", "acme-protected"}
+    assert gateway_deployments() == []
+
+    platforms.patch_spec(namespace, "acme", {"entryPoint": None})
+    wait_for(lambda: route_names() == set(), 60, "the HTTPRoutes pruned")
+    wait_for(gateway_deployments, 60, "the own gateway rendered instead")
