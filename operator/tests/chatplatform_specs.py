@@ -142,6 +142,11 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
         with_change(REQUIRED, "auth.signingKey", {"secretName": "-bad-"}),
         "must be a Secret name",
     ),
+    (
+        "trusted proxy not a CIDR",
+        with_change(REQUIRED, "entryPoint.trustedProxies", ["10.0.0.0"]),
+        "must be a CIDR",
+    ),
 ]
 
 GATEWAY_API: dict[str, Any] = {

@@ -107,3 +107,19 @@ def test_entries_of_services_not_built_yet_are_ignored_and_others_refused() -> N
     assert "storage" not in services.model_dump() and "storage" not in services.by_name()
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         parse_spec(with_change(REQUIRED, "services", {"searhc": {}}))
+
+
+def test_trusted_proxies_default_to_the_private_ranges_and_refuse_a_bad_address() -> None:
+    spec = parse_spec(REQUIRED)
+    assert spec.entry_point.trusted_proxies == [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "fc00::/7",
+    ]
+    narrowed = parse_spec(with_change(REQUIRED, "entryPoint.trustedProxies", ["fd00::/8"]))
+    assert narrowed.entry_point.trusted_proxies == ["fd00::/8"]
+    # The CRD's pattern checks the shape only; the operator refuses an address that is not one.
+    with pytest.raises(ValueError, match="must be a CIDR"):
+        parse_spec(with_change(REQUIRED, "entryPoint.trustedProxies", ["10.0.0.300/8"]))

@@ -5,6 +5,7 @@ Docstrings of fields become the CRD's descriptions (`kubectl explain chatplatfor
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import StrEnum
 from typing import Annotated, Any
@@ -47,6 +48,32 @@ Duration = Annotated[
     Field(max_length=32),
     *field_rule(regex_rule(DURATION_PATTERN, "must be a duration such as 15m, 1h30m or 720h")),
 ]
+# The shape of an IPv4 or IPv6 CIDR for the apiserver (CEL's isCIDR needs Kubernetes 1.31; the
+# chart supports 1.29); Python checks the address itself.
+CIDR_SHAPE = "^[0-9a-fA-F:.]+/[0-9]{1,3}$"
+
+
+def _is_cidr(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return re.fullmatch(CIDR_SHAPE, value) is not None
+
+
+Cidr = Annotated[
+    str,
+    Field(min_length=3, max_length=49),
+    *field_rule(
+        Rule(
+            cel=f"self.matches('{CIDR_SHAPE}')",
+            message="must be a CIDR such as 10.0.0.0/8 or fd00::/8",
+            check=_is_cidr,
+        )
+    ),
+]
+# Where a cluster's pods and the proxies in front of them live, unless the user says otherwise.
+PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
 QUANTITY_PATTERN = "^[0-9]+([.][0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
 
 
@@ -425,6 +452,15 @@ class EntryPointSpec(SpecModel):
     max_request_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     """Larger request bodies are refused (413) at the edge."""
     envoy_image: EnvoyImage = nested(EnvoyImage)
+    trusted_proxies: list[Cidr] = Field(
+        default_factory=lambda: list(PRIVATE_NETWORKS),
+        max_length=32,
+        json_schema_extra={"default": list(PRIVATE_NETWORKS)},
+    )
+    """Addresses of the proxies (the entry point's Envoy, a Gateway's, an Ingress controller) whose
+    X-Forwarded-For the services believe, so that per-address limits see the client, not the proxy.
+    By default the private ranges: the NetworkPolicies admit only the installation's own pods and
+    the edge to the services. Narrow it to the pod network's CIDR where other pods could forge it."""
 
     @property
     def own_envoy(self) -> bool:
