@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from opensearchpy import AsyncOpenSearch
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -58,10 +59,26 @@ class ReindexReport:
         return self.loaded / self.load_seconds if self.load_seconds > 0 else 0.0
 
 
-async def _end_offsets(consumer: AIOKafkaConsumer, topic: str) -> dict[TopicPartition, int]:
-    partitions = consumer.partitions_for_topic(topic) or set()
-    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-    return dict(await consumer.end_offsets(tps)) if tps else {}
+async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    found = [
+        p["partition"]
+        for t in described
+        if t["topic"] == topic and not t["error_code"]
+        for p in t["partitions"]
+    ]
+    if not found:
+        raise RuntimeError(f"the events topic {topic} does not exist")
+    return [TopicPartition(topic, p) for p in sorted(found)]
+
+
+async def _end_offsets(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    return dict(await consumer.end_offsets(tps))
 
 
 async def _catch_up(
@@ -178,13 +195,13 @@ async def reindex(
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        await consumer.topics()  # the cluster's metadata, so the topic's partitions are known
-        before = await _end_offsets(consumer, topic)
+        tps = await _partitions(bootstrap, topic)
+        before = await _end_offsets(consumer, tps)
         load_started = time.monotonic()
         loaded = await load_snapshot(engine, client, new, batch_size=batch_size, progress=progress)
         load_seconds = time.monotonic() - load_started
         caught, position = await _catch_up(
-            consumer, engine, client, new, before, await _end_offsets(consumer, topic), batch_size
+            consumer, engine, client, new, before, await _end_offsets(consumer, tps), batch_size
         )
         await client.indices.put_settings(index=new, body={"index": {"refresh_interval": refresh_interval}})
         await client.indices.refresh(index=new)
@@ -194,7 +211,7 @@ async def reindex(
         actions.append({"add": {"index": new, "alias": names.alias, "is_write_index": True}})
         await client.indices.update_aliases(body={"actions": actions})
         more, _ = await _catch_up(
-            consumer, engine, client, new, position, await _end_offsets(consumer, topic), batch_size
+            consumer, engine, client, new, position, await _end_offsets(consumer, tps), batch_size
         )
         caught += more
     finally:
