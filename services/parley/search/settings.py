@@ -6,13 +6,14 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
-from parley.common.settings import SERVERS, TOKEN_CHECKS, BaseServiceSettings
+from parley.common.settings import TOKEN_CHECKS, BaseServiceSettings
 
 
 class SearchSettings(BaseServiceSettings):
     service_name: str = "search"
     deploy_required: ClassVar[frozenset[str]] = (
-        frozenset({"service_name", "postgres_dsn", "opensearch_url"}) | SERVERS | TOKEN_CHECKS
+        frozenset({"service_name", "postgres_dsn", "opensearch_url", "kafka_bootstrap", "kafka_topic_prefix"})
+        | TOKEN_CHECKS
     )
 
     opensearch_url: SecretStr = Field(
