@@ -6,12 +6,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 from opensearchpy import AsyncOpenSearch
 from parley.common.chat.models import chat_members
 from parley.common.events import SendMessage
-from parley.search.index import IndexNames, bulk_write, message_write, tombstone_write
+from parley.search.index import IndexNames, Write, bulk_write, message_write, tombstone_write
 
 from tests.factories import _base, create_chat, delete, edit, send
 from tests.search.conftest import MakePeople, Publish, Search, Store, bodies, database, found
@@ -127,7 +128,12 @@ async def test_membership_decides_at_query_time(
 
 
 async def test_edits_deletes_and_replays(
-    app: FastAPI, make_people: MakePeople, store: Store, publish: Publish, search: Search
+    app: FastAPI,
+    make_people: MakePeople,
+    store: Store,
+    publish: Publish,
+    search: Search,
+    client: httpx.AsyncClient,
 ) -> None:
     alice, bob = await make_people("alice", "bob")
     chat = await create_chat(database(app).engine, alice.id, [bob.id])
@@ -146,6 +152,9 @@ async def test_edits_deletes_and_replays(
     assert bodies(await search(bob, "original")) == []
     assert bodies(await search(bob, "gone")) == []
     assert bodies(await search(bob, "revised")) == ["revised wording"]
+    metrics = (await client.get("/metrics")).text
+    assert "parley_search_index_lag_seconds_count" in metrics
+    assert 'parley_search_documents_total{outcome="stale"}' in metrics
     status = app.state.indexer.status
     assert status.stale >= 2  # the replay (one write per message in a batch) was refused by version
 
@@ -155,7 +164,7 @@ async def test_versioned_writes_direct(opensearch: AsyncOpenSearch, names: Index
     order, and a tombstone outlives OpenSearch's delete-version memory (it is a document)."""
     chat, sender, now = uuid.uuid4(), uuid.uuid4(), datetime.now(UTC)
 
-    def body(text: str, version: int):  # type: ignore[no-untyped-def]
+    def body(text: str, version: int) -> Write:
         return message_write(
             chat, 5, version, sender_id=sender, body=text, attachments=[], created_at=now, edited_at=None
         )
@@ -213,8 +222,8 @@ HOSTILE = [
 
 
 async def test_hostile_queries(
-    app: FastAPI, make_people: MakePeople, store: Store, search: Search, client
-) -> None:  # type: ignore[no-untyped-def]
+    app: FastAPI, make_people: MakePeople, store: Store, search: Search, client: httpx.AsyncClient
+) -> None:
     alice, mallory = await make_people("alice", "mallory")
     engine = database(app).engine
     private = await create_chat(engine, alice.id)
