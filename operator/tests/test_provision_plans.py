@@ -19,7 +19,7 @@ from parley_operator.provision.kafka import (
     shrink_problems,
     wanted_topics,
 )
-from parley_operator.provision.opensearch import IndexStep, index_step, template_body, wanted_index
+from parley_operator.provision.opensearch import template_body, wanted_index
 from parley_operator.provision.s3 import (
     LIFECYCLE_RULE_ID,
     endpoint_parts,
@@ -144,20 +144,13 @@ def test_lifecycle_is_left_alone_when_already_right_and_fixed_when_not() -> None
     assert merged_lifecycle([_rule(LIFECYCLE_RULE_ID, 3, DISABLED)], 3) is not None
 
 
-def test_index_names_template_and_steps() -> None:
+def test_index_names_and_template() -> None:
     want = wanted_index(parse_spec(MINIMAL), INST)
-    assert (want.alias, want.first_index, want.pattern) == (
-        "chat.acme.messages",
-        "chat.acme.messages-000001",
-        "chat.acme.messages-*",
-    )
+    assert (want.alias, want.pattern) == ("chat.acme.messages", "chat.acme.messages-*")
     body = template_body(want)
     assert body["index_patterns"] == ["chat.acme.messages-*"]
-    assert body["template"]["settings"] == {"number_of_shards": 1, "number_of_replicas": 0}
-    assert body["template"]["mappings"]["properties"]["chat_id"] == {"type": "keyword"}
-    assert index_step(alias_exists=True, first_index_exists=False) is IndexStep.NOTHING
-    assert index_step(alias_exists=False, first_index_exists=True) is IndexStep.ADD_ALIAS
-    assert index_step(alias_exists=False, first_index_exists=False) is IndexStep.CREATE_INDEX_WITH_ALIAS
+    # Settings only: the mapping is the search service's (one definition, docs/search.md).
+    assert body["template"] == {"settings": {"number_of_shards": 1, "number_of_replicas": 0}}
 
 
 def test_client_errors_become_problems_naming_the_server() -> None:

@@ -38,6 +38,8 @@ else:
     app.add_typer(dev_app, name="dev")
 auth_app = typer.Typer(help="Tools of the auth service.", no_args_is_help=True)
 app.add_typer(auth_app, name="auth")
+search_app = typer.Typer(help="Tools of the search service.", no_args_is_help=True)
+app.add_typer(search_app, name="search")
 
 
 @app.command()
@@ -111,6 +113,22 @@ def keygen(
     if activate:
         (directory / ACTIVE_KID_FILE).write_text(kid + "\n")
     print(kid)
+
+
+@search_app.command()
+def reindex(
+    keep_old: Annotated[bool, typer.Option(help="Keep the previous generation after the swap.")] = False,
+) -> None:
+    """Build a new messages index from PostgreSQL, catch it up from Kafka, swap the alias (no downtime).
+
+    Settings as `parley serve search` takes them (PARLEY_OPENSEARCH_URL, PARLEY_POSTGRES_DSN, the
+    Kafka settings); see docs/search.md."""
+    import asyncio
+
+    from parley.search.cli import run_reindex
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(asyncio.run(run_reindex(keep_old=keep_old)))
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from parley.common.settings import ENV_PREFIX, BaseServiceSettings
 from parley.common.topics import Topics
 from parley.consumer.settings import ConsumerSettings
 from parley.presence.settings import PresenceSettings
+from parley.search.settings import SearchSettings
 from parley.serve import SERVICES
 from parley.socket.settings import SocketSettings
 from parley.web.settings import WebSettings
@@ -35,6 +36,7 @@ SETTINGS: dict[str, type[BaseServiceSettings]] = {
     "api": ApiSettings,
     "socket": SocketSettings,
     "consumer": ConsumerSettings,
+    "search": SearchSettings,
     "presence": PresenceSettings,
     "web": WebSettings,
     "migrate": BaseServiceSettings,  # `parley migrate`
@@ -52,6 +54,7 @@ def stand_in_secrets(spec: ChatPlatformSpec) -> dict[tuple[str, str], str]:
     return {
         (spec.postgres.secret_name, spec.postgres.dsn_key): "postgresql://parley:pw@pg.db.svc:5432/parley",
         (spec.redis.secret_name, spec.redis.url_key): "redis://:pw@redis.db.svc:6379/0",
+        (spec.opensearch.secret_name, spec.opensearch.url_key): "http://opensearch.db.svc:9200",
     }
 
 

@@ -36,7 +36,7 @@ from parley.testing.chatplatforms import (
     remove_external_resources,
     topic_partitions,
 )
-from parley.testing.waiting import wait_for
+from parley.testing.waiting import eventually, wait_for
 from parley.testing.wsclient import ChatClient
 
 pytestmark = [pytest.mark.kube, pytest.mark.node]
@@ -85,7 +85,10 @@ class Installation:
         # One replica each (two of the socket, so a connection has somewhere to go): this runs on
         # a small machine. The gateway is the operator's own Envoy, from the image built here.
         services = {
-            **{name: {"replicas": 1} for name in ("gateway", "auth", "api", "consumer", "presence", "web")},
+            **{
+                name: {"replicas": 1}
+                for name in ("gateway", "auth", "api", "consumer", "presence", "web", "search")
+            },
             "socket": {"replicas": 2},
         }
         return [
@@ -257,8 +260,8 @@ def test_the_platform_becomes_ready_with_real_pods(installation: Installation) -
     # Every pod of the platform really runs on the real node, Ready by its probes.
     pods = service_pods(inst)
     components = {p.metadata.labels["app.kubernetes.io/component"] for p in pods}
-    assert {"gateway", "auth", "api", "socket", "consumer", "presence", "web"} <= components, describe_pods(
-        inst
+    assert {"gateway", "auth", "api", "socket", "consumer", "presence", "web", "search"} <= components, (
+        describe_pods(inst)
     )
     for pod in pods:
         assert pod.spec.node_name == NODE_NAME, describe_pods(inst)
@@ -327,6 +330,24 @@ async def test_two_users_register_log_in_and_chat(installation: Installation) ->
         ).fetchall()
     gateway_ips = {pod.status.pod_ip for pod in installation.pods("gateway")}
     assert rows and all(address not in gateway_ips | {None} for (address,) in rows), (rows, gateway_ips)
+
+        # Search, through the operator's Envoy (/api/search) to the search pod, which indexed the
+        # stored events from Kafka into the installation's OpenSearch index: found by a member,
+        # never by someone outside the chat.
+        async def search(user: User, q: str) -> list[dict[str, Any]]:
+            response = await http.get(
+                f"{endpoints.api}/search", params={"q": q}, headers={"Authorization": f"Bearer {user.token}"}
+            )
+            assert response.status_code == 200, response.text
+            results: list[dict[str, Any]] = response.json()["results"]
+            return results
+
+        found, _ = await eventually(lambda: search(bob, "hello"), within=60, every=1, what="search")
+        assert [(h["body"], h["sender_id"], h["chat_id"]) for h in found] == [
+            ("hello bob", alice.id, chat_id)
+        ]
+        carol = await register_and_login(http, endpoints, "carol")
+        assert await search(carol, "hello") == []
 
 
 async def two_users(endpoints: Endpoints) -> tuple[User, User, str]:

@@ -23,10 +23,11 @@ SERVICE_NAMES = (
     "consumer",
     "presence",
     "web",
+    "search",
 )
 """The services the operator deploys: those the image has (`parley serve`) and the gateway (Envoy);
 the issue that builds a service (storage, notification, search) adds it here and to `Services`."""
-UNBUILT_SERVICES = frozenset({"storage", "notification", "search"})
+UNBUILT_SERVICES = frozenset({"storage", "notification"})
 """Services of DESIGN.md not built yet; earlier CRDs had them (see `Services`)."""
 
 # RFC 1123 subdomain (Secret names) and Secret data keys, as the apiserver checks them.
@@ -206,6 +207,9 @@ class Services(SpecModel):
     presence: ServiceSpec = nested(ServiceSpec)
     web: ServiceSpec = nested(ServiceSpec)
     """The static file server of the web client (`parley serve web`), behind the entry point at `/`."""
+    search: ServiceSpec = nested(ServiceSpec)
+    """Message search (`parley serve search`): indexes the events topic into OpenSearch, answers
+    `/api/search`."""
 
     @model_validator(mode="before")
     @classmethod

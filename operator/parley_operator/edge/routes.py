@@ -5,6 +5,7 @@
 | `/auth/…` | auth | unchanged | no (auth verifies its own bearer routes) |
 | `/.well-known/…` | auth | unchanged | no (JWKS, discovery) |
 | `/api/presence` | presence | `/presence` | yes |
+| `/api/search` | search | `/search` | yes |
 | `/api/…` | api | `/…` | yes |
 | `/ws` | socket (WebSocket upgrade) | unchanged | yes (subprotocol or header) |
 | everything else | web (the static client) | unchanged | no |
@@ -39,6 +40,7 @@ ROUTES: tuple[Route, ...] = (
     Route("auth", "/auth/", "auth", csrf=True),
     Route("discovery", "/.well-known/", "auth"),
     Route("presence", "/api/presence", "presence", rewrite="/presence", jwt=True, exact=True),
+    Route("search", "/api/search", "search", rewrite="/search", jwt=True, exact=True),
     Route("api", "/api/", "api", rewrite="/", jwt=True),
     Route("socket", "/ws", "socket", jwt=True, websocket=True, exact=True),
     Route("web", "/", "web"),

@@ -1,13 +1,19 @@
-"""The installation's OpenSearch index template, first index and alias (`<namespace>.<platform>.messages`).
+"""The installation's OpenSearch index template (`<namespace>.<platform>.messages`), and the
+deletion of its indices with the platform.
 
-The bodies and the plan are pure; `SearchIndex` is the thin client part (opensearch-py, async).
+Ownership (docs/search.md): the search service owns the messages index: its analyzers and mapping
+(one definition, in the service), every index generation (`….messages-NNNNNN`, the first made at
+the service's start, the next ones by `parley search reindex`) and the alias `….messages` it swaps.
+The operator never imports the services, so it holds no copy of the mapping: its template carries
+only what the ChatPlatform says (shards, replicas) for the generations' name pattern, and deletion
+removes the pattern. The bodies and the plan are pure; `SearchIndex` is the thin client part
+(opensearch-py, async).
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from opensearchpy import AsyncOpenSearch
@@ -16,37 +22,14 @@ from parley_operator.api.spec import ChatPlatformSpec
 from parley_operator.names import Installation
 from parley_operator.provision.errors import InfraError, unreachable
 
-# The fields the search service indexes from stored events; other fields are mapped dynamically.
-MESSAGE_MAPPINGS: dict[str, Any] = {
-    "dynamic": True,
-    "properties": {
-        "message_id": {"type": "keyword"},
-        "chat_id": {"type": "keyword"},
-        "seq": {"type": "long"},
-        "sender_id": {"type": "keyword"},
-        "body": {"type": "text", "analyzer": "standard"},
-        "attachment_names": {"type": "text", "analyzer": "standard"},
-        "created_at": {"type": "date"},
-        "edited_at": {"type": "date"},
-        "deleted": {"type": "boolean"},
-    },
-}
-
 
 @dataclass(frozen=True)
 class IndexWant:
     template: str
     pattern: str
     alias: str
-    first_index: str
     shards: int
     replicas: int
-
-
-class IndexStep(StrEnum):
-    CREATE_INDEX_WITH_ALIAS = "CreateIndexWithAlias"
-    ADD_ALIAS = "AddAlias"
-    NOTHING = "Nothing"
 
 
 def wanted_index(spec: ChatPlatformSpec, inst: Installation) -> IndexWant:
@@ -54,31 +37,18 @@ def wanted_index(spec: ChatPlatformSpec, inst: Installation) -> IndexWant:
         template=inst.messages_template,
         pattern=inst.messages_pattern,
         alias=inst.messages_alias,
-        first_index=inst.messages_index(1),
         shards=spec.opensearch.number_of_shards,
         replicas=spec.opensearch.number_of_replicas,
     )
 
 
 def template_body(want: IndexWant) -> dict[str, Any]:
+    """Settings only: the mapping and analyzers come with each index the search service creates."""
     return {
         "index_patterns": [want.pattern],
-        "template": {
-            "settings": {"number_of_shards": want.shards, "number_of_replicas": want.replicas},
-            "mappings": MESSAGE_MAPPINGS,
-        },
-        "_meta": {"managed_by": "parley-operator"},
+        "template": {"settings": {"number_of_shards": want.shards, "number_of_replicas": want.replicas}},
+        "_meta": {"managed_by": "parley-operator", "mappings_from": "the search service"},
     }
-
-
-def index_step(alias_exists: bool, first_index_exists: bool) -> IndexStep:
-    """The alias is what the search service writes to; once it exists (on whichever index, after a
-    reindex perhaps) the operator leaves it alone."""
-    if alias_exists:
-        return IndexStep.NOTHING
-    if first_index_exists:
-        return IndexStep.ADD_ALIAS
-    return IndexStep.CREATE_INDEX_WITH_ALIAS
 
 
 class SearchIndex:
@@ -95,20 +65,9 @@ class SearchIndex:
         client = self._client()
         try:
             async with asyncio.timeout(self.timeout * 3):
-                # PUT is idempotent: the template follows the spec's shard and replica counts.
+                # PUT is idempotent: the template follows the spec's shard and replica counts (for
+                # generations created from now on).
                 await client.indices.put_index_template(name=want.template, body=template_body(want))
-                step = index_step(
-                    bool(await client.indices.exists_alias(name=want.alias)),
-                    bool(await client.indices.exists(index=want.first_index)),
-                )
-                if step is IndexStep.CREATE_INDEX_WITH_ALIAS:
-                    await client.indices.create(
-                        index=want.first_index, body={"aliases": {want.alias: {"is_write_index": True}}}
-                    )
-                elif step is IndexStep.ADD_ALIAS:
-                    await client.indices.put_alias(
-                        index=want.first_index, name=want.alias, body={"is_write_index": True}
-                    )
         except InfraError:
             raise
         except Exception as error:

@@ -56,6 +56,9 @@ def service_env(inp: RenderInput, service: str) -> dict[str, str]:
             "PARLEY_AUTH_ACCESS_TOKEN_TTL_SECONDS": _seconds(auth.access_token_lifetime),
             "PARLEY_AUTH_REFRESH_TOKEN_TTL_SECONDS": _seconds(auth.refresh_token_lifetime),
         }
+    if service == "search":
+        # The alias and index generations the operator names (and deletes with the platform).
+        return {"PARLEY_SEARCH_INDEX_PREFIX": inp.installation.prefix}
     return {}
 
 

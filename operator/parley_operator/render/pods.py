@@ -20,6 +20,7 @@ SERVICE_NEEDS: dict[str, frozenset[str]] = {
     "consumer": frozenset({"postgres", "redis"}),
     "presence": frozenset({"redis"}),
     "web": frozenset(),
+    "search": frozenset({"postgres", "opensearch"}),
     "migrate": frozenset({"postgres"}),
 }
 
@@ -36,8 +37,10 @@ def secret_envs(spec: ChatPlatformSpec, needs: frozenset[str]) -> list[dict[str,
         env.append(secret_env("PARLEY_POSTGRES_DSN", spec.postgres.secret_name, spec.postgres.dsn_key))
     if "redis" in needs:
         env.append(secret_env("PARLEY_REDIS_URL", spec.redis.secret_name, spec.redis.url_key))
-    # S3, OpenSearch, SMTP and SMS credentials come with the services that use them (storage, search,
-    # notification), each in its own issue.
+    if "opensearch" in needs:
+        env.append(secret_env("PARLEY_OPENSEARCH_URL", spec.opensearch.secret_name, spec.opensearch.url_key))
+    # S3, SMTP and SMS credentials come with the services that use them (storage, notification),
+    # each in its own issue.
     return env
 
 

@@ -11,6 +11,7 @@ import kubernetes
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from opensearchpy import AsyncOpenSearch
 from parley.testing import s3
 from parley.testing.chatplatforms import (
     Platforms,
@@ -49,11 +50,33 @@ def externals(infra: dict[str, Any], inst: Installation) -> dict[str, Any]:
 GONE = {"topics": [], "bucket": False, "index": [], "template": False}
 
 
+def first_generation(infra: dict[str, Any], inst: Installation) -> None:
+    """What the search service does at its start (docs/search.md: it owns the index generations and
+    the alias; the operator puts only the settings template and deletes the indices): generation 1
+    with the alias. The operator must then leave it alone, or delete it with the platform."""
+
+    async def create() -> None:
+        client = AsyncOpenSearch(hosts=[infra["opensearch_url"]])
+        try:
+            await client.indices.create(
+                index=inst.messages_index(1),
+                body={"aliases": {inst.messages_alias: {"is_write_index": True}}},
+            )
+            settings = await client.indices.get_settings(index=inst.messages_index(1))
+            # The operator's template gave it the spec's replicas (0; OpenSearch's default is 1).
+            assert settings[inst.messages_index(1)]["settings"]["index"]["number_of_replicas"] == "0"
+        finally:
+            await client.close()
+
+    asyncio.run(create())
+
+
 def present(inst: Installation) -> dict[str, Any]:
     suffixes = ("commands", "connections", "events", "notifications", "notifications.dlq", "presence")
     return {
         "topics": sorted(f"{inst.prefix}.{s}.v1" for s in suffixes),
         "bucket": True,
+        # Made by `first_generation` below, standing in for the search service.
         "index": [inst.messages_index(1)],
         "template": True,
     }
@@ -98,6 +121,8 @@ def test_two_installations_stay_apart_and_delete_removes_only_its_own(
     for namespace in (first, second):
         platforms.wait_ready(namespace, NAME)
     one, two = Installation(first, NAME), Installation(second, NAME)
+    first_generation(infra, one)
+    first_generation(infra, two)
     assert externals(infra, one) == present(one) and externals(infra, two) == present(two)
     assert not set(present(one)["topics"]) & set(present(two)["topics"])
     assert one.default_bucket != two.default_bucket
@@ -127,6 +152,7 @@ def test_delete_with_retain_keeps_topics_bucket_and_index(
     inst = Installation(namespace, NAME)
     platforms.create(namespace, NAME, platform_spec(infra["kafka_bootstrap"], deletionPolicy="Retain"))
     platforms.wait_ready(namespace, NAME)
+    first_generation(infra, inst)
     platforms.delete(namespace, NAME)
     platforms.wait_gone(namespace, NAME, timeout=60)
     # Kept for a later installation, or for someone to remove by hand (the fixture does).

@@ -57,6 +57,12 @@ COMPONENTS: dict[str, type[Component]] = {
             env={"PARLEY_CONSUMER_ENSURE_TOPICS": "true", "PARLEY_CONSUMER_INSTANCE_ID": "dev-0"},
         ),
         service_component("socket", requires=("postgres", "redis", "kafka", "svc-auth", "svc-consumer")),
+        # Search makes its index (and, with no operator here, the events topic) at start.
+        service_component(
+            "search",
+            requires=("postgres", "kafka", "opensearch"),
+            env={"PARLEY_SEARCH_ENSURE_TOPICS": "true"},
+        ),
         # The React client's static files (built on start when its sources changed).
         WebClient,
         # The entry point, last: it fetches auth's keys at start and routes to every service.
@@ -69,7 +75,15 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp"),
     "kube": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
     "node": ("kube-apiserver-pods", "containerd", "coredns", "kubelet", "kube-proxy"),
-    "platform": ("svc-auth", "svc-api", "svc-presence", "svc-consumer", "svc-socket", "svc-web"),
+    "platform": (
+        "svc-auth",
+        "svc-api",
+        "svc-presence",
+        "svc-consumer",
+        "svc-socket",
+        "svc-search",
+        "svc-web",
+    ),
     "edge": ("envoy",),
 }
 # The real node needs root (a bridge, iptables, mounts): without it `all` leaves it out, and

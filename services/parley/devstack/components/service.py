@@ -23,7 +23,7 @@ class ServiceProcess(Component):
     """Run `parley migrate` before starting (idempotent; services that own tables)."""
     extra_env: dict[str, str] = {}  # noqa: RUF012  (a class-level default, replaced per service)
     """Settings of this service in the dev stack, on top of what the stack's servers provide."""
-    start_timeout = 30.0
+    start_timeout = 90.0  # imports alone took 30 s on a loaded 2-core machine
 
     @property
     def port(self) -> int:

@@ -1,0 +1,1 @@
+"""The search service: stored events indexed into OpenSearch; search over what the caller may read."""
