@@ -137,8 +137,9 @@ class CommandProducer(Worker):
         """Start (or replace) the producer while it is not usable; the socket serves meanwhile
         (reads, typing, delivery) and answers commands with a retryable error. Then keep the
         topic's partition list current, and look again whenever woken (a refused command)."""
+        # Capped at 2 s: accepting again within seconds of Kafka's return (a refused start is cheap).
         backoff = Backoff(
-            "Kafka producer start", minimum=self.retry_seconds, maximum=max(self.retry_seconds, 10.0)
+            "Kafka producer start", minimum=self.retry_seconds, maximum=max(self.retry_seconds, 2.0)
         )
         await self.repeat(self._connect, backoff, every=PARTITIONS_REFRESH_SECONDS)
 

@@ -91,7 +91,7 @@ def start_all(
 
 def readiness(proc: ServiceProcess, want_ok: bool, timeout: float = 30.0) -> tuple[int, dict[str, Any]]:
     """The first /readyz answer that has checked every dependency and says what `want_ok` expects
-    (the socket tells the result of checks it runs every 2 s; a fresh process may still be
+    (the socket tells the result of checks it runs every second; a fresh process may still be
     connecting); the last answer if none did in time."""
     deadline = time.monotonic() + timeout
     while True:
@@ -145,6 +145,13 @@ def test_not_ready_and_why_when_the_servers_are_unreachable(base_env: dict[str, 
                 assert body["checks"][dep], (service, dep, body)
             # Liveness is the process's own: it stays up while the servers are away.
             assert httpx.get(f"{proc.url}/healthz", timeout=5).status_code == 200, service
+        # A request that needs the servers is a retryable 503, not a 500 (issue 18).
+        login = httpx.post(
+            f"{procs['auth'].url}/auth/login", json={"login": "ada", "password": "x"}, timeout=10
+        )
+        assert login.status_code == 503, login.text
+        assert login.json()["error"]["code"] == "unavailable"
+        assert login.headers["retry-after"] == "1"
     finally:
         for proc in procs.values():
             proc.stop()

@@ -52,7 +52,7 @@ REQUIRED_BY = {
 }
 WINDOW = 4  # unanswered messages per sender at most: the load stays steady through an outage
 
-pytestmark = [pytest.mark.disruptive, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.disruptive, pytest.mark.timeout(900)]
 
 
 @dataclass
@@ -142,9 +142,48 @@ def _outage(dependency: str, how: str) -> None:
         component.down()
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+async def one_outage(
+    dependency: str, how: str, procs: dict[str, ServiceProcess], probes: Probes, traffic: Traffic
+) -> dict[str, Any]:
+    """Stop the server, check the services say so, start it after OUTAGE_SECONDS, measure how long
+    each service takes to be ready again and the socket to accept again."""
+    component = Stack().component(dependency)
+    errors_before = len(traffic.errors)
+    stopped_at = time.monotonic()
+    try:
+        await asyncio.to_thread(_outage, dependency, how)
+        down_at = time.monotonic()
+        # Every service that requires it says so within a bounded time.
+        required = REQUIRED_BY[dependency]
+        await settle(lambda: all(probes.seen(n, 503, down_at, time.monotonic()) for n in required), 20)
+        not_unready = [name for name in required if not probes.seen(name, 503, down_at, time.monotonic())]
+        await asyncio.sleep(max(0.0, stopped_at + OUTAGE_SECONDS - time.monotonic()))
+        errors_during = len(traffic.errors) - errors_before
+    finally:
+        await asyncio.to_thread(component.up)
+    back_at = time.monotonic()
+    await settle(lambda: all(probes.first_ready_after(name, back_at) for name in procs), 30)
+    to_ready = {
+        name: (None if (t := probes.first_ready_after(name, back_at)) is None else round(t - back_at, 2))
+        for name in procs
+    }
+    await settle(lambda: any(t >= back_at for t in traffic.accepted_at), 30)
+    first_accept = next((t for t in traffic.accepted_at if t >= back_at), None)
+    await asyncio.sleep(3.0)  # some traffic after the return
+    return {
+        "dependency": dependency,
+        "signal": how,
+        "outage_s": round(back_at - stopped_at, 1),
+        "still_ready_without_it": not_unready,
+        "to_ready_s": to_ready,
+        "socket_first_accept_s": None if first_accept is None else round(first_accept - back_at, 2),
+        "socket_errors_during": errors_during,
+    }
+
+
 @pytest.mark.parametrize("dependency", ["kafka", "redis", "postgres"])
-async def test_services_ride_out_an_outage(platform: Platform, dependency: str, how: str) -> None:
+async def test_services_ride_out_outages(platform: Platform, dependency: str) -> None:
+    """Both variants, SIGTERM then SIGKILL, on the same processes (none restarted between)."""
     procs = {name: ServiceProcess(name, platform.env, platform.log_dir) for name in SERVICES}
     platform.processes.extend(procs.values())
     for proc in procs.values():
@@ -164,43 +203,22 @@ async def test_services_ride_out_an_outage(platform: Platform, dependency: str, 
         traffic.watch(sender.client)
     probes = Probes(procs)
     background = [asyncio.create_task(probes.run()), asyncio.create_task(traffic.run(per_second=40.0))]
-    component = Stack().component(dependency)
+    cells = []
     try:
         await asyncio.sleep(3.0)  # steady traffic first
         assert traffic.accepted_at, "nothing accepted before the outage"
-        stopped_at = time.monotonic()
-        await asyncio.to_thread(_outage, dependency, how)
-        down_at = time.monotonic()
-        # Every service that requires it says so within a bounded time.
-        required = REQUIRED_BY[dependency]
-        await settle(lambda: all(probes.seen(n, 503, down_at, time.monotonic()) for n in required), 20)
-        not_unready = [name for name in required if not probes.seen(name, 503, down_at, time.monotonic())]
-        assert not_unready == [], f"still ready without {dependency}: {not_unready}"
-        await asyncio.sleep(max(0.0, stopped_at + OUTAGE_SECONDS - time.monotonic()))
-        errors_during = len(traffic.errors)
-        await asyncio.to_thread(component.up)
-        back_at = time.monotonic()
-
-        # Ready again, each, within READY_WITHIN of the server's return.
-        await settle(lambda: all(probes.first_ready_after(name, back_at) for name in procs), 30)
-        to_ready = {
-            name: (None if (t := probes.first_ready_after(name, back_at)) is None else round(t - back_at, 2))
-            for name in procs
-        }
-        await settle(lambda: any(t >= back_at for t in traffic.accepted_at), 30)
-        first_accept = next((t for t in traffic.accepted_at if t >= back_at), None)
-        await asyncio.sleep(3.0)  # some traffic after the return
+        for how in ("SIGTERM", "SIGKILL"):
+            cells.append(await one_outage(dependency, how, procs, probes, traffic))
     finally:
         traffic.stop.set()
         await asyncio.sleep(0.1)
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(component.up)
 
     for sender, _ in senders:
         await sender.all_accepted(within=60)
-    background[0].cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await background[0]
+    for task in background:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     accepted = {cid for sender, _ in senders for cid in sender.accepted}
     stored_total = 0
     for chat in chats:
@@ -214,36 +232,32 @@ async def test_services_ride_out_an_outage(platform: Platform, dependency: str, 
         assert set(stored_ids) == chat_accepted, f"{chat}: accepted and stored differ"
         assert [seq for seq, _, _ in stored] == list(range(2, len(stored) + 2)), f"{chat}: seqs with a gap"
         stored_total += len(stored_ids)
+    for cell in cells:
+        cell.update(
+            accepted=len(accepted),
+            stored=stored_total,
+            lost=len(accepted) - stored_total,
+            duplicated=0,
+            error_codes=sorted({str(e.get("code")) for e in traffic.errors}),
+        )
+        print(json.dumps(cell))
+        if report := os.environ.get("PARLEY_RECOVERY_REPORT"):
+            await asyncio.to_thread(_append, report, json.dumps(cell))
 
-    figures = {
-        "dependency": dependency,
-        "signal": how,
-        "outage_s": round(back_at - stopped_at, 1),
-        "to_ready_s": to_ready,
-        "socket_first_accept_s": None if first_accept is None else round(first_accept - back_at, 2),
-        "errors_during": errors_during,
-        "error_codes": sorted({str(e.get("code")) for e in traffic.errors}),
-        "accepted": len(accepted),
-        "stored": stored_total,
-        "lost": len(accepted) - stored_total,
-        "duplicated": 0,
-    }
-    print(json.dumps(figures))
-    if report := os.environ.get("PARLEY_RECOVERY_REPORT"):
-        await asyncio.to_thread(_append, report, json.dumps(figures))
-
-    # No process exited or was restarted; every one alive and ready.
+    # No process exited or was restarted; every one alive.
     for name, proc in procs.items():
         assert proc.proc is not None and proc.proc.poll() is None, f"{name} exited:\n{proc.log_tail()}"
         assert proc.pid == pids[name]
     async with httpx.AsyncClient(timeout=3.0) as http:
         for name, proc in procs.items():
             assert (await http.get(proc.url + "/healthz")).status_code == 200, name
-    background[1].cancel()
-    slow = {name: t for name, t in to_ready.items() if t is None or t > READY_WITHIN}
-    assert slow == {}, f"not ready within {READY_WITHIN} s of {dependency}'s return: {slow}"
-    assert first_accept is not None and first_accept - back_at <= READY_WITHIN, figures
     # Whatever the socket answered was retryable (the senders sent those again).
     assert all(e.get("retryable") for e in traffic.errors), {str(e.get("code")) for e in traffic.errors}
-    if dependency == "kafka":
-        assert errors_during > 0, "no error while Kafka was gone"
+    for cell in cells:
+        assert cell["still_ready_without_it"] == [], cell
+        slow = {name: t for name, t in cell["to_ready_s"].items() if t is None or t > READY_WITHIN}
+        assert slow == {}, f"not ready within {READY_WITHIN} s of {dependency}'s return: {cell}"
+        first = cell["socket_first_accept_s"]
+        assert first is not None and first <= READY_WITHIN, cell
+        if dependency == "kafka":
+            assert cell["socket_errors_during"] > 0, cell
