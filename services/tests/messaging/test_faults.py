@@ -253,5 +253,8 @@ async def test_a_killed_consumer_stores_again_within_seconds_of_its_start(platfo
     assert figures["joined_to_first_stored_s"] is not None and figures["joined_to_first_stored_s"] < 5, (
         figures
     )
-    stored_ids = [client_id for _, client_id, _ in await platform.stored(chat)]
+    # Accepted is Kafka's ack; stored follows: wait for all of them, then compare.
+    want = len(sender.accepted)
+    rows, _ = await eventually(lambda: platform.stored(chat), lambda rows: len(rows) >= want, within=60)
+    stored_ids = [client_id for _, client_id, _ in rows]
     assert len(stored_ids) == len(set(stored_ids)) and set(stored_ids) == set(sender.accepted)
