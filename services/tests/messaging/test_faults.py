@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -232,7 +233,15 @@ async def test_a_killed_consumer_stores_again_within_seconds_of_its_start(platfo
         consumer.spawn()
         _, took = await eventually(lambda: platform.stored(chat), lambda rows: len(rows) > before, within=60)
         async with httpx.AsyncClient(timeout=5) as http:
-            status = (await http.get(f"{consumer.url}/status")).json()
+
+            async def consumer_status() -> dict[str, Any]:
+                body: dict[str, Any] = (await http.get(f"{consumer.url}/status")).json()
+                return body
+
+            # The batch is counted after its publish, a moment after its rows are committed.
+            status, _ = await eventually(
+                consumer_status, lambda s: s.get("first_stored_at") is not None, within=30
+            )
     finally:
         stop.set()
         await traffic
