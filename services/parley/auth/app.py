@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from parley.auth.keys import KeyStore
+from parley.auth.keys import KeyStore, KeyWatcher
 from parley.auth.passwords import PasswordHasher
 from parley.auth.routes import discovery, router
 from parley.auth.service import AuthService
@@ -89,18 +89,17 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
                 address_limit=settings.auth_throttle_address_failures,
             ),
         )
-        watcher = asyncio.create_task(keys.watch(settings.auth_keys_reload_seconds), name="signing-keys")
+        watcher = KeyWatcher(keys, settings.auth_keys_reload_seconds)
+        watcher.start()
         db_ping = DatabasePing(settings.postgres_dsn.get_secret_value())
         app.state.health = Health(
             ready=[check("postgres", db_ping), check("redis", redis_ping(redis))],
-            alive=[check("signing-keys", task_running(lambda: watcher, "the signing-key reloader"))],
+            alive=[check("signing-keys", task_running(lambda: watcher.task, "the signing-key reloader"))],
         )
         try:
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            await watcher.stop()
             await redis.aclose()
             await db_ping.close()
             await db.dispose()

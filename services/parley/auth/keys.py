@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jose.backends.cryptography_backend import CryptographyRSAKey as RSAKey
 
 from parley.common.auth import ALGORITHM
+from parley.common.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,19 @@ class KeyStore:
             log.error("keeping the current signing keys: %s", exc)
             return False
 
-    async def watch(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            await self.reload()
+
+class KeyWatcher(Worker):
+    """Re-reads the keys every `interval` seconds (the one worker lifecycle, common.worker)."""
+
+    name = "signing-keys"
+
+    def __init__(self, keys: KeyStore, interval: float) -> None:
+        super().__init__()
+        self.keys = keys
+        self.interval = interval
+
+    async def run(self) -> None:
+        while not self.stopping:
+            await self.pause(self.interval)
+            if not self.stopping:
+                await self.keys.reload()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 log = logging.getLogger(__name__)
 
@@ -37,3 +38,37 @@ class Backoff:
             log.info("%s works again after %d failure(s)", self.what, self.failures)
         self.failures = 0
         self.delay = self.minimum
+
+
+class RepeatedLog:
+    """A failure that may repeat thousands of times a second (every send while a server is away):
+    logged at once the first time, then at most once per `interval` seconds with how many
+    happened since, and once more when it stops happening (`quiet`)."""
+
+    def __init__(self, logger: logging.Logger, what: str, *, interval: float = 10.0) -> None:
+        self.logger = logger
+        self.what = what
+        self.interval = interval
+        self.total = 0
+        self._since_logged = 0
+        self._logged_at: float | None = None
+
+    def note(self, exc: BaseException | str) -> None:
+        self.total += 1
+        self._since_logged += 1
+        now = time.monotonic()
+        if self._logged_at is None or now - self._logged_at >= self.interval:
+            self.logger.warning(
+                "%s: %r (%d time(s) since the last report, %d in all)",
+                self.what,
+                exc,
+                self._since_logged,
+                self.total,
+            )
+            self._logged_at, self._since_logged = now, 0
+
+    def quiet(self) -> None:
+        """The failure stopped: say so if it was reported, and start afresh."""
+        if self._logged_at is not None:
+            self.logger.info("%s: no more (%d in all)", self.what, self.total)
+        self.total, self._since_logged, self._logged_at = 0, 0, None

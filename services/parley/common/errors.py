@@ -133,7 +133,43 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_json(422, "validation_error", "The request is not valid.", _validation_details(exc))
 
 
+def dependency_unavailable(exc: BaseException) -> bool:
+    """A server the service needs did not answer (or dropped the connection): the request may
+    work on a retry, so it is a 503 with Retry-After, not a 500 (issue 18)."""
+    # Imported here: this module is the bottom of the error handling and these are optional for it.
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    # The cause chain: asyncpg's error under SQLAlchemy's, an OSError under redis-py's.
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, RedisConnectionError | RedisTimeoutError | PoolTimeout | ConnectionError):
+            return True
+        if isinstance(current, OSError) and current.errno is not None:
+            return True
+        # PostgreSQL's connection exceptions and "shutting down / starting up" (asyncpg's sqlstate)
+        if str(getattr(current, "sqlstate", "") or "").startswith(("08", "57P")):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if dependency_unavailable(exc):
+        log.warning("%s %s: a dependency is unavailable: %r", request.method, request.url.path, exc)
+        return error_json(
+            503,
+            "unavailable",
+            "A server this service needs is not answering; try again shortly.",
+            details={"retry_after": 1},
+            headers={"Retry-After": "1"},
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_json(500, "internal_error", "Something went wrong on our side.")
 

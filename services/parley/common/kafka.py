@@ -1,9 +1,21 @@
 """Kafka producing for the services, the one producer wrapper: idempotent, acks from every in-sync
-replica, Kafka's key partitioning (cached), started lazily. The socket's command producer puts its
-queue and per-command answers on top of it (socket/commands.py).
+replica, Kafka's key partitioning (cached), started lazily, rebuilt when it breaks. The socket's
+command producer puts its queue and per-command answers on top of it (socket/commands.py).
 
 `start()` may fail while Kafka is away; callers that must not fail (an api request after its
 commit) hand records to something that retries (the outbox), which calls `start()` again.
+
+Recovery (issue 18). aiokafka's idempotent producer gives each batch of a partition the next
+sequence number when it drains the batch for sending, and never takes one back: a batch that
+expires while its partition has no leader (the broker is down) fails after its sequence was
+spent, and every later batch of that partition is refused by the broker with
+OutOfOrderSequenceNumber, for as long as the process lives (the socket answered `unavailable` to
+every command until restarted). The Java client resets its sequences (or bumps its epoch) there;
+aiokafka does not. So any failed record marks the producer broken (`broken`), and the next
+`start()` discards it and makes a new one, which gets a new producer id and sequences from 0.
+Discarding fails what the old one still held (aiokafka's accumulator `fail_all`), so no caller
+waits on a producer that is gone; such records may still have reached Kafka, which is why their
+error is a retryable one and the consumer stores a command once whatever the producer id.
 """
 
 from __future__ import annotations
@@ -14,8 +26,10 @@ from collections.abc import Iterable, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
+
+from parley.common.backoff import RepeatedLog
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +56,23 @@ class CachingPartitioner:
         return all_partitions[index]
 
 
+class ProducerUnavailable(KafkaError):  # type: ignore[misc]
+    """The producer is not started, or was found broken and not yet rebuilt: retry later."""
+
+    retriable = True
+
+
+class ProducerRebuilt(KafkaError):  # type: ignore[misc]
+    """The record was still held by a producer that broke and was discarded; it may have reached
+    Kafka all the same (retry with the same identity: consumers store a command once)."""
+
+    retriable = True
+
+
+DISCARD_SECONDS = 5.0
+"""How long discarding a broken producer may take (its in-flight requests end within this)."""
+
+
 class KafkaProducer:
     def __init__(
         self,
@@ -60,16 +91,39 @@ class KafkaProducer:
         self.retry_backoff_ms = retry_backoff_ms
         self.metadata_max_age_ms = metadata_max_age_ms
         self._producer: AIOKafkaProducer | None = None
+        self._broken: BaseException | None = None
         self._lock = asyncio.Lock()
+        self.rebuilds = 0
+        """How many broken producers were replaced (for /status and tests)."""
+        self._failures = RepeatedLog(log, f"Kafka producer {client_id}: a record failed")
 
     @property
     def started(self) -> bool:
-        return self._producer is not None
+        """Started and usable: not broken (a broken one is replaced by the next `start()`)."""
+        return self._producer is not None and self.broken is None
+
+    @property
+    def broken(self) -> BaseException | None:
+        """Why the current producer must be replaced, if it must: a record of it failed, or its
+        sender task ended (after which it would never send again)."""
+        producer = self._producer
+        if self._broken is None and producer is not None:
+            sender = producer._sender.sender_task
+            if sender is not None and sender.done():
+                self._broken = (
+                    RuntimeError("the sender task was cancelled")
+                    if sender.cancelled()
+                    else (sender.exception() or RuntimeError("the sender task ended"))
+                )
+        return self._broken
 
     async def start(self) -> None:
+        """Start the producer, or replace it when it is broken; raises while Kafka is away."""
         async with self._lock:
-            if self._producer is not None:
+            if self._producer is not None and self.broken is None:
                 return
+            if self._producer is not None:
+                await self._discard()
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap,
                 client_id=self.client_id,
@@ -86,15 +140,41 @@ class KafkaProducer:
             except BaseException:
                 await producer.stop()
                 raise
-            self._producer = producer
+            self._producer, self._broken = producer, None
+
+    async def _discard(self) -> None:
+        producer, reason = self._producer, self._broken
+        self._producer, self._broken = None, None
+        if producer is None:
+            return
+        self.rebuilds += 1
+        log.warning("Kafka producer %s replaced (new producer id) after: %r", self.client_id, reason)
+        # What it still holds will never be sent in order now: fail it, so nobody waits on it.
+        producer._message_accumulator.fail_all(ProducerRebuilt(repr(reason)))
+        try:
+            await asyncio.wait_for(producer.stop(), DISCARD_SECONDS)
+        except Exception as exc:
+            log.warning("stopping the broken Kafka producer %s: %r", self.client_id, exc)
+
+    def _watch(self, future: asyncio.Future[object]) -> None:
+        """A failed record: its partition's sequence may be spent (see the module's text), so the
+        producer is replaced before the next send. Logged once per interval, with a count."""
+        if future.cancelled() or (exc := future.exception()) is None:
+            return
+        self._failures.note(exc)
+        if self._broken is None and not isinstance(exc, ProducerRebuilt):
+            self._broken = exc
 
     async def send(
         self, topic: str, value: bytes, *, key: bytes, partition: int | None = None
     ) -> asyncio.Future[object]:
-        """Hand one record to the producer (started); the future completes with Kafka's ack."""
-        if self._producer is None:
-            raise RuntimeError("the producer is not started")
-        future: asyncio.Future[object] = await self._producer.send(topic, value, key=key, partition=partition)
+        """Hand one record to the producer (started, not broken); the future completes with
+        Kafka's ack. Raises ProducerUnavailable when there is no usable producer: `start()`."""
+        producer = self._producer
+        if producer is None or self.broken is not None:
+            raise ProducerUnavailable("the Kafka producer is not started" if producer is None else "broken")
+        future: asyncio.Future[object] = await producer.send(topic, value, key=key, partition=partition)
+        future.add_done_callback(self._watch)
         return future
 
     async def partitions_for(self, topic: str) -> set[int]:
@@ -105,8 +185,7 @@ class KafkaProducer:
     async def send_many(self, records: Sequence[Record]) -> None:
         """Send and wait for every ack; records of one key keep their order (one partition)."""
         await self.start()
-        assert self._producer is not None
-        pending = [await self._producer.send(topic, value, key=key) for topic, key, value in records]
+        pending = [await self.send(topic, value, key=key) for topic, key, value in records]
         await asyncio.gather(*pending)
 
     async def stop(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -41,7 +40,7 @@ def create_app(settings: ConsumerSettings | None = None) -> FastAPI:
         publisher = EventPublisher(redis, settings.redis_key_prefix, producer, topics)
         worker = CommandWorker(settings, db.engine, publisher, topics.commands)
         app.state.worker = worker
-        task = asyncio.create_task(worker.run(), name="command-worker")
+        worker.start()
         kafka_ping = KafkaPing(settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}-health")
         db_ping = DatabasePing(settings.postgres_dsn.get_secret_value())
         app.state.health = Health(
@@ -50,14 +49,12 @@ def create_app(settings: ConsumerSettings | None = None) -> FastAPI:
                 check("redis", redis_ping(redis)),
                 check("kafka", kafka_ping),
             ],
-            alive=[check("worker", task_running(lambda: task, "the command worker"))],
+            alive=[check("worker", task_running(lambda: worker.task, "the command worker"))],
         )
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await worker.stop()
             await kafka_ping.close()
             await db_ping.close()
             await producer.stop()

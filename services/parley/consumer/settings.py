@@ -30,7 +30,12 @@ class ConsumerSettings(BaseServiceSettings):
     consumer_fetch_max_wait_ms: int = Field(default=100, ge=0, le=1000)
     consumer_session_timeout_ms: int = Field(default=10_000, ge=6_000, le=300_000)
     consumer_db_pool_size: int = Field(default=4, ge=1, le=100)
-    consumer_retry_max_seconds: float = Field(default=5.0, gt=0)
+    consumer_retry_max_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="Longest wait between retries of a step: bounds how long the consumer takes to go on "
+        "after a server returns.",
+    )
 
     # The dev stack has no operator to create topics; there the consumer does it at start.
     consumer_ensure_topics: bool = False

@@ -45,6 +45,7 @@ from parley.common.backoff import Backoff
 from parley.common.chat.publish import EventPublisher
 from parley.common.chat.store import ChatCommand, Outcome, Stored, store_commands
 from parley.common.events import parse_command
+from parley.common.worker import Worker
 from parley.consumer.publish import publish_outcomes
 from parley.consumer.settings import ConsumerSettings
 
@@ -88,6 +89,11 @@ class WorkerStatus:
     failures: int = 0  # consecutive failed attempts of the current step
     last_error: str | None = None
     last_batch_at: float | None = None
+    # Where a start's time goes (wall-clock seconds): the worker started, the consumer joined its
+    # group (assignment known), the first batch stored.
+    started_at: float | None = None
+    joined_at: float | None = None
+    first_stored_at: float | None = None
     # Per batch: records' age when fetched (from the producer's timestamp), store, publish, commit.
     timings: dict[str, Timings] = field(
         default_factory=lambda: {name: Timings() for name in ("age", "size", "store", "publish", "commit")}
@@ -131,7 +137,9 @@ class _StoredBatch:
     outcomes: list[Outcome]
 
 
-class CommandWorker:
+class CommandWorker(Worker):
+    name = "command-worker"
+
     def __init__(
         self,
         settings: ConsumerSettings,
@@ -139,6 +147,7 @@ class CommandWorker:
         publisher: EventPublisher,
         topic: str,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.engine = engine
         self.publisher = publisher
@@ -169,13 +178,14 @@ class CommandWorker:
         )
 
     async def run(self) -> None:
-        """Consume until cancelled; Kafka being away is waited out."""
+        """Consume until stopped; Kafka being away is waited out."""
         backoff = Backoff(
             "the Kafka consumer (restarting it)",
             minimum=0.2,
             maximum=self.settings.consumer_retry_max_seconds,
         )
-        while True:
+        self.status.started_at = time.time()
+        while not self.stopping:
             consumer = self._consumer()
             try:
                 await consumer.start()
@@ -186,7 +196,7 @@ class CommandWorker:
                 raise
             except Exception as exc:
                 self.status.last_error = repr(exc)
-                await asyncio.sleep(backoff.failed(exc))
+                await self.pause(backoff.failed(exc))
             finally:
                 self.status.running = False
                 try:
@@ -207,6 +217,8 @@ class CommandWorker:
                     timeout_ms=1000, max_records=self.settings.consumer_max_batch
                 )
                 self.status.assigned = sorted(f"{tp.topic}-{tp.partition}" for tp in consumer.assignment())
+                if self.status.joined_at is None and self.status.assigned:
+                    self.status.joined_at = time.time()
                 if finisher.done():
                     finisher.result()  # it failed: raise here, the consumer restarts
                 if batches:
@@ -280,6 +292,8 @@ class CommandWorker:
         status.replayed += sum(1 for o in outcomes if isinstance(o, Stored) and o.duplicate)
         status.rejected += sum(1 for o in outcomes if not isinstance(o, Stored))
         status.last_batch_at = time.time()
+        if status.first_stored_at is None and status.stored:
+            status.first_stored_at = status.last_batch_at
 
     async def _store(self, commands: list[ChatCommand]) -> list[Outcome]:
         async with self.engine.begin() as conn:
@@ -294,7 +308,7 @@ class CommandWorker:
                 self.status.last_error = f"{step}: {exc!r}"
                 delay = backoff.failed(exc)
                 self.status.failures = backoff.failures
-                await asyncio.sleep(delay)
+                await self.pause(delay)
                 continue
             backoff.succeeded()
             self.status.failures = 0

@@ -7,7 +7,8 @@ stores once). Such a command may still reach Kafka later, when the broker comes 
 why the error is "retry", never "it was not taken".
 
 One task feeds the producer from a queue; acks arrive as callbacks. A command therefore costs no
-task of its own, whatever the rate.
+task of its own, whatever the rate. A failed ack makes the wrapper replace its producer (see
+common/kafka.py); meanwhile commands are answered `unavailable` (retryable) at once.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from parley.common.backoff import Backoff
+from parley.common.backoff import Backoff, RepeatedLog
 from parley.common.kafka import CachingPartitioner, KafkaProducer
+from parley.common.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +56,20 @@ class _Pending:
         if future.cancelled():
             self.finish(FAILED)
         elif future.exception() is not None:
-            log.warning("command not acked: %r", future.exception())
+            # Logged (once per interval, with a count) by the producer wrapper.
             self.finish(FAILED)
         else:
             self.finish(None)
 
 
-class CommandProducer:
+class CommandProducer(Worker):
+    """The commands' producer and its upkeep, one worker: start the Kafka producer (retrying while
+    Kafka is away), replace it when it breaks (common.kafka: a failed record may leave its
+    partition's sequence spent, which wedged the socket until restarted), keep the topic's
+    partition list current, and feed the queue to it."""
+
+    name = "command-producer"
+
     def __init__(
         self,
         bootstrap: str,
@@ -70,112 +79,99 @@ class CommandProducer:
         send_timeout: float,
         retry_seconds: float = 1.0,
     ) -> None:
+        super().__init__()
         self.bootstrap = bootstrap
         self.topic = topic
         self.client_id = client_id
         self.send_timeout = send_timeout
         self.retry_seconds = retry_seconds
-        self._producer: KafkaProducer | None = None
+        self.kafka = KafkaProducer(
+            bootstrap,
+            client_id=client_id,
+            # No lingering: a chat message is latency-bound. Batches still form on their own
+            # while a request is in flight.
+            linger_ms=0,
+            request_timeout_ms=max(1000, int(send_timeout * 1000)),
+            metadata_max_age_ms=60_000,
+        )
         self._partitions: list[int] = []
         self._partitioner = CachingPartitioner()
         self._queue: deque[_Pending] = deque()
-        self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._fed = asyncio.Event()
+        self._refused = RepeatedLog(log, "commands answered unavailable (no usable Kafka producer)")
+        self._not_produced = RepeatedLog(log, "commands not produced")
 
     @property
     def connected(self) -> bool:
-        return self._producer is not None
+        return self.kafka.started and bool(self._partitions)
 
-    def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._connect(), name="kafka-connect"),
-            asyncio.create_task(self._feed(), name="kafka-feed"),
-        ]
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def stop(self, grace: float = 5.0) -> None:
+        await super().stop(grace)
         while self._queue:
             self._queue.popleft().finish(FAILED)
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            await producer.stop()
+        await self.kafka.stop()
 
     def submit(self, key: bytes, value: bytes, answer: Answer) -> None:
         """Produce `value` (keyed: one key, one partition, one order); `answer` is called once."""
         pending = _Pending(key, value, answer)
         loop = asyncio.get_running_loop()
-        if self._producer is None:
+        if not self.connected:
+            self._refused.note(NOT_CONNECTED)
+            self.wake()  # a broken producer is replaced now, not at the next refresh
             loop.call_soon(pending.finish, NOT_CONNECTED)
             return
         pending.timer = loop.call_later(self.send_timeout, pending.finish, TIMED_OUT)
         self._queue.append(pending)
-        self._wake.set()
+        self._fed.set()
 
-    def _new_producer(self) -> KafkaProducer:
-        return KafkaProducer(
-            self.bootstrap,
-            client_id=self.client_id,
-            # No lingering: a chat message is latency-bound. Batches still form on their own
-            # while a request is in flight.
-            linger_ms=0,
-            request_timeout_ms=max(1000, int(self.send_timeout * 1000)),
-            metadata_max_age_ms=60_000,
+    async def run(self) -> None:
+        feeder = asyncio.create_task(self._feed(), name="command-feed")
+        try:
+            await self._keep_connected()
+        finally:
+            feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeder
+
+    async def _keep_connected(self) -> None:
+        """Start (or replace) the producer while it is not usable; the socket serves meanwhile
+        (reads, typing, delivery) and answers commands with a retryable error. Then keep the
+        topic's partition list current, and look again whenever woken (a refused command)."""
+        # Capped at 2 s: accepting again within seconds of Kafka's return (a refused start is cheap).
+        backoff = Backoff(
+            "Kafka producer start", minimum=self.retry_seconds, maximum=max(self.retry_seconds, 2.0)
         )
+        await self.repeat(self._connect, backoff, every=PARTITIONS_REFRESH_SECONDS)
 
     async def _connect(self) -> None:
-        """Start the producer, retrying while Kafka is away; the socket serves meanwhile (reads,
-        typing, delivery) and answers commands with a retryable error. Then keep the topic's
-        partition list current."""
-        backoff = Backoff(
-            "Kafka producer start", minimum=self.retry_seconds, maximum=max(self.retry_seconds, 10.0)
-        )
-        while self._producer is None:
-            producer = self._new_producer()
-            try:
-                await asyncio.wait_for(producer.start(), timeout=max(self.send_timeout, 5.0))
-                # Metadata of our topic now, so the first command does not wait for it.
-                partitions = await asyncio.wait_for(producer.partitions_for(self.topic), timeout=5.0)
-            except Exception as exc:
-                delay = backoff.failed(exc)
-                with contextlib.suppress(Exception):
-                    await producer.stop()
-                await asyncio.sleep(delay)
-                continue
-            backoff.succeeded()
-            self._partitions = sorted(partitions)
-            self._producer = producer
+        was_connected = self.connected
+        await asyncio.wait_for(self.kafka.start(), timeout=max(self.send_timeout, 5.0))
+        # Metadata of our topic now, so the first command does not wait for it. A topic may
+        # grow; until then the partition count is what it was.
+        self._partitions = sorted(await asyncio.wait_for(self.kafka.partitions_for(self.topic), timeout=5.0))
+        if not was_connected:
             log.info("Kafka producer connected to %s", self.bootstrap)
-        while True:
-            # A topic may grow; until then the partition count is what it was.
-            await asyncio.sleep(PARTITIONS_REFRESH_SECONDS)
-            with contextlib.suppress(Exception):
-                self._partitions = sorted(await producer.partitions_for(self.topic))
+            self._refused.quiet()
+            self._not_produced.quiet()
 
     async def _feed(self) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            await self._fed.wait()
+            self._fed.clear()
             while self._queue:
                 pending = self._queue.popleft()
-                producer = self._producer
                 if pending.answer is None:
                     continue  # timed out while queued
-                if producer is None:
-                    pending.finish(NOT_CONNECTED)
-                    continue
                 # The partition is chosen here (as Kafka's default partitioner would): aiokafka's
                 # own choice recomputes the topic's partition sets on every record.
                 partition = self._partitioner(pending.key, self._partitions, self._partitions)
                 try:
-                    future = await producer.send(
+                    future = await self.kafka.send(
                         self.topic, pending.value, key=pending.key, partition=partition
                     )
                 except Exception as exc:
-                    log.warning("command not produced: %r", exc)
+                    self._not_produced.note(exc)
+                    self.wake()
                     pending.finish(FAILED)
                     continue
                 future.add_done_callback(pending.acked)

@@ -108,6 +108,11 @@ class Subscriber:
         self._task: asyncio.Task[None] | None = None
         self._first = asyncio.get_running_loop().create_future()
 
+    @property
+    def connected(self) -> bool:
+        """Connected and subscribed (for readiness)."""
+        return self._ready.is_set() and self._conn is not None
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="redis-subscriber")
         await asyncio.wait_for(asyncio.shield(self._first), timeout=10.0)
@@ -234,7 +239,7 @@ class Subscriber:
         return True
 
     async def _run(self) -> None:
-        backoff = Backoff("Redis subscriber", minimum=0.1, maximum=5.0)
+        backoff = Backoff("Redis subscriber", minimum=0.1, maximum=1.0)  # back within ~1 s of Redis
         first = True
         while True:
             try:

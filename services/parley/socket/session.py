@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from parley.common.auth import InvalidToken, KeysUnavailable, Principal
+from parley.common.backoff import RepeatedLog
 from parley.common.chat.channels import chat_channel
 from parley.common.events import (
     DeleteMessage,
@@ -57,6 +58,10 @@ if TYPE_CHECKING:
     from parley.socket.server import SocketServer
 
 log = logging.getLogger(__name__)
+# Failures that repeat for every frame while a server is away: logged once per interval, counted.
+_membership_failures = RepeatedLog(log, "membership checks failed")
+_publish_failures = RepeatedLog(log, "typing not published to Redis")
+_read_failures = RepeatedLog(log, "read positions not stored")
 
 # Command ids are derived from (user, client_id): a resend of the same command carries the same id,
 # so the consumer knows it whichever way it looks (by command id, or by sender and client_id).
@@ -451,7 +456,7 @@ class Session:
         try:
             member = await self.server.chat_db.is_member(frame.chat_id, user.user_id)
         except Exception as exc:
-            log.warning("membership check failed: %r", exc)
+            _membership_failures.note(exc)
             self.error(ErrorCode.UNAVAILABLE, "Try again.", client_id=frame.client_id, chat_id=frame.chat_id)
             return
         if not member:
@@ -544,7 +549,7 @@ class Session:
         try:
             await self.server.hub.publish(chat_channel(self.server.settings.redis_key_prefix, chat_id), data)
         except Exception as exc:  # ephemeral: never worth failing anything for
-            log.warning("could not publish to chat %s: %r", chat_id, exc)
+            _publish_failures.note(exc)
 
     async def _read(self, frame: ReadFrame) -> None:
         user = self.user
@@ -552,7 +557,7 @@ class Session:
         try:
             result = await self.server.chat_db.mark_read(frame.chat_id, user.user_id, frame.seq)
         except Exception as exc:
-            log.warning("could not store a read position: %r", exc)
+            _read_failures.note(exc)
             self.error(ErrorCode.UNAVAILABLE, "The read position was not stored.", chat_id=frame.chat_id)
             return
         if result is None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from parley.common.backoff import RepeatedLog
 from parley.common.errors import ApiError, TooManyRequests
 from parley.common.service import new_app
 from parley.common.settings import BaseServiceSettings
 from pydantic import BaseModel
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 
 class Item(BaseModel):
@@ -35,6 +38,11 @@ def make_app() -> FastAPI:
             raise TooManyRequests("Slow down.", retry_after=7)
         if item.name == "boom":
             raise RuntimeError("a bug")
+        if item.name == "redis-away":
+            # As redis-py raises it when Redis is down (an OSError underneath).
+            raise RedisConnectionError(
+                "Error 111 connecting to 127.0.0.1:16379."
+            ) from ConnectionRefusedError(111, "refused")
         return item
 
     return app
@@ -105,3 +113,27 @@ def test_openapi_documents_the_shape() -> None:
     assert "HTTPValidationError" not in schema["components"]["schemas"]
     error = schema["components"]["schemas"]["ErrorBody"]
     assert set(error["required"]) == {"code", "message"}
+
+
+def test_a_failure_repeated_thousands_of_times_is_logged_once_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 18: not once per attempt (the socket logged 490,000 lines in 3.5 minutes)."""
+    repeated = RepeatedLog(logging.getLogger("test.repeated"), "sends failed", interval=3600)
+    with caplog.at_level(logging.INFO, logger="test.repeated"):
+        for _ in range(10_000):
+            repeated.note(RuntimeError("Kafka away"))
+        repeated.quiet()
+    lines = [r.getMessage() for r in caplog.records if r.name == "test.repeated"]
+    assert len(lines) == 2, lines
+    assert "1 time(s) since the last report, 1 in all" in lines[0]
+    assert "10000 in all" in lines[1]
+
+
+async def test_a_server_away_is_a_retryable_503_and_a_bug_still_a_500(client: httpx.AsyncClient) -> None:
+    away = await client.post("/items", json={"name": "redis-away", "count": 1})
+    assert away.status_code == 503
+    assert away.headers["retry-after"] == "1"
+    assert away.json()["error"]["code"] == "unavailable"
+    bug = await client.post("/items", json={"name": "boom", "count": 1})
+    assert bug.status_code == 500

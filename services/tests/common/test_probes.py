@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from parley.common.kafka import ensure_topics
+from parley.common.topics import Topics
 from parley.serve import SERVICES
 from parley.testing.jwks import JwksServer
 from parley.testing.processes import ServiceProcess, free_port
@@ -22,7 +24,9 @@ from parley.testing.tokens import ISSUER, Signer
 DEPENDENCIES: dict[str, dict[str, bool]] = {
     "auth": {"postgres": True, "redis": True},
     "api": {"postgres": True, "redis": False, "kafka": False},
-    "socket": {"postgres": True, "redis": True, "kafka": True},
+    # commands: the socket's command producer is usable (the broker answers and the commands topic
+    # exists); it is rebuilt without a restart when it breaks (issue 18).
+    "socket": {"postgres": True, "redis": True, "kafka": True, "commands": True},
     "consumer": {"postgres": True, "redis": True, "kafka": True},
     "presence": {"redis": True, "kafka": False},
 }
@@ -35,7 +39,7 @@ def jwks_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def base_env(
+async def base_env(
     migrated_dsn: str,
     redis_url: str,
     redis_prefix: str,
@@ -43,6 +47,8 @@ def base_env(
     kafka_topic_prefix: str,
     jwks_url: str,
 ) -> dict[str, str]:
+    topics = Topics(kafka_topic_prefix + "probes")
+    await ensure_topics(kafka_bootstrap, topics.all(), partitions=1)
     return {
         "PARLEY_POSTGRES_DSN": migrated_dsn,
         "PARLEY_REDIS_URL": redis_url,
@@ -85,7 +91,7 @@ def start_all(
 
 def readiness(proc: ServiceProcess, want_ok: bool, timeout: float = 30.0) -> tuple[int, dict[str, Any]]:
     """The first /readyz answer that has checked every dependency and says what `want_ok` expects
-    (the socket tells the result of checks it runs every 2 s; a fresh process may still be
+    (the socket tells the result of checks it runs every second; a fresh process may still be
     connecting); the last answer if none did in time."""
     deadline = time.monotonic() + timeout
     while True:
@@ -139,6 +145,13 @@ def test_not_ready_and_why_when_the_servers_are_unreachable(base_env: dict[str, 
                 assert body["checks"][dep], (service, dep, body)
             # Liveness is the process's own: it stays up while the servers are away.
             assert httpx.get(f"{proc.url}/healthz", timeout=5).status_code == 200, service
+        # A request that needs the servers is a retryable 503, not a 500 (issue 18).
+        login = httpx.post(
+            f"{procs['auth'].url}/auth/login", json={"login": "ada", "password": "x"}, timeout=10
+        )
+        assert login.status_code == 503, login.text
+        assert login.json()["error"]["code"] == "unavailable"
+        assert login.headers["retry-after"] == "1"
     finally:
         for proc in procs.values():
             proc.stop()
@@ -165,7 +178,8 @@ def test_optional_dependencies_are_reported_without_failing_readiness(
                 time.sleep(0.2)
             assert body["checks"]["kafka"] != "ok", (service, body)
             assert response.status_code == (503 if required else 200), (service, body)
-            others = {dep: state for dep, state in body["checks"].items() if dep != "kafka"}
+            # (the socket's command producer cannot work without Kafka either)
+            others = {dep: state for dep, state in body["checks"].items() if dep not in ("kafka", "commands")}
             assert set(others.values()) == {"ok"}, (service, body)
     finally:
         for proc in procs.values():

@@ -225,6 +225,28 @@ async def test_no_keys_at_all(
         await make_verifier(http).verify(signers["a"].sign())
 
 
+async def test_auth_away_at_start_one_fetch_per_interval_then_keys_when_it_returns(
+    http: httpx.AsyncClient, server: JwksServer, signers: dict[str, Signer]
+) -> None:
+    """Issue 18: a service that started while auth was away asks for the JWKS at most once per
+    interval (not once per request), answers the rest with the retryable KeysUnavailable, and
+    verifies as soon as auth answers again, without a restart."""
+    server.fail = True
+    now = [0.0]
+    verifier = make_verifier(http, refetch_interval=1.0, clock=lambda: now[0])
+    for _ in range(20):
+        with pytest.raises(KeysUnavailable):
+            await verifier.verify(signers["a"].sign())
+    assert server.requests == 1
+    server.fail = False
+    with pytest.raises(KeysUnavailable):  # still within the interval
+        await verifier.verify(signers["a"].sign())
+    now[0] += 1.0
+    principal = await verifier.verify(signers["a"].sign())
+    assert str(principal.user_id) == SUB
+    assert server.requests == 2
+
+
 async def test_jwks_entries_that_are_not_rs256_signing_keys_are_ignored(
     http: httpx.AsyncClient, server: JwksServer, signers: dict[str, Signer]
 ) -> None:

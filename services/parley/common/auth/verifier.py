@@ -21,6 +21,7 @@ import httpx
 from jose import ExpiredSignatureError, JWTError, jwk, jwt
 from jose.backends.base import Key
 
+from parley.common.backoff import RepeatedLog
 from parley.common.settings import BaseServiceSettings
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,7 @@ class TokenVerifier:
         self._attempted_at: float | None = None
         self._generation = 0
         self._lock = asyncio.Lock()
+        self._failures = RepeatedLog(log, "JWKS refresh failed")
         self._options = {
             "leeway": leeway_seconds,
             "require_exp": True,
@@ -191,6 +193,10 @@ class TokenVerifier:
 
     async def _key(self, kid: str) -> Key:
         if self._fetched_at is None:
+            # No keys yet (auth was away at our start, or still is): one fetch per interval for
+            # all requests, the others told at once that keys are unavailable (retryable).
+            if not self._may_fetch():
+                raise KeysUnavailable("the JWKS could not be fetched yet; retrying")
             await self._refresh(self._generation)
         elif self._clock() - self._fetched_at >= self.cache_seconds and self._may_fetch():
             await self._refresh(self._generation, tolerate_failure=True)
@@ -215,11 +221,12 @@ class TokenVerifier:
             try:
                 keys = keys_from_jwks(await self.source.fetch())
             except Exception as exc:
+                self._failures.note(exc)
                 if tolerate_failure and self._keys:
                     # Keep verifying with the keys we have; the next try waits for the interval.
-                    log.warning("JWKS refresh failed, keeping %d cached keys: %s", len(self._keys), exc)
                     return
                 raise KeysUnavailable(f"cannot fetch the JWKS: {exc}") from exc
+            self._failures.quiet()
             self._keys = keys
             self._fetched_at = self._clock()
             self._generation += 1

@@ -39,6 +39,7 @@ from parley.common.events import (
 from parley.common.kafka import KafkaProducer, Record
 from parley.common.presence.timing import HEARTBEAT_SECONDS
 from parley.common.topics import Topics, instance_key, user_key
+from parley.common.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,11 @@ def new_instance_id() -> str:
     return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-class ConnectionReporter:
+class ConnectionReporter(Worker):
+    """One worker (common.worker): heartbeats and the sending of connection events."""
+
+    name = "presence-reporter"
+
     def __init__(
         self,
         producer: KafkaProducer,
@@ -70,6 +75,7 @@ class ConnectionReporter:
         max_backoff: float = 10.0,
         clock: Clock = utcnow,
     ) -> None:
+        super().__init__()
         self.producer = producer
         self.topics = topics
         self.instance_id = instance_id or new_instance_id()
@@ -83,11 +89,9 @@ class ConnectionReporter:
         self._pending: dict[str, ConnectionEventType] = {}  # connection id -> newest unsent event
         self._in_flight: set[str] = set()
         self._announced: set[str] = set()  # connections presence has been told of (acked)
-        self._wake = asyncio.Event()
+        self._queued = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = asyncio.Event()
         self._closed = False
         self.heartbeat_failures = 0  # consecutive failed heartbeats
 
@@ -134,14 +138,20 @@ class ConnectionReporter:
 
     def start(self) -> None:
         """Begin heartbeats (the first one now) and the sending of connection events."""
-        if self._tasks:
+        if self.task is not None and not self.task.done():
             return
-        self._stopping.clear()
         self._closed = False
-        self._tasks = [
-            asyncio.create_task(self._heartbeats(), name="presence-heartbeats"),
-            asyncio.create_task(self._sender(), name="presence-events"),
-        ]
+        super().start()
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._sender(), name="presence-events")
+        try:
+            await self._heartbeats()  # until stopping
+            await sender  # until closed, once what was queued is sent (stop)
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
 
     async def flush(self, within: float | None = None) -> bool:
         """Wait (at most `within` seconds) until every queued event was acknowledged by Kafka;
@@ -156,16 +166,14 @@ class ConnectionReporter:
         """On a clean shutdown, after the connections were closed (or instead of closing them
         one by one): sends what is queued, then tells presence this instance is gone, so its
         users go offline now instead of when the heartbeats' time is up."""
-        self._stopping.set()  # no more heartbeats
+        if self.task is None:
+            return
+        self._stopping.set()  # no more heartbeats; the sender goes on
         if not await self.flush(grace):
             log.warning("presence: %d connection event(s) unsent at shutdown", len(self._pending))
         self._closed = True  # the sender ends too, even if a library swallowed the cancel
-        self._wake.set()
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=grace)
+        self._queued.set()
+        await super().stop(grace)
         stopped = InstanceStopped(instance_id=self.instance_id, at=self.clock())
         try:
             await asyncio.wait_for(self.producer.send_many([self._record(stopped)]), grace)
@@ -194,7 +202,7 @@ class ConnectionReporter:
         # Re-assigning keeps the key's place; only the newest state of a connection matters.
         self._pending[event.connection_id] = event
         self._idle.clear()
-        self._wake.set()
+        self._queued.set()
 
     def _update_idle(self) -> None:
         if not self._pending and not self._in_flight:
@@ -208,7 +216,7 @@ class ConnectionReporter:
 
     async def _heartbeats(self) -> None:
         loop = asyncio.get_running_loop()
-        while not self._stopping.is_set():
+        while not self.stopping:
             began = loop.time()
             try:
                 await self.heartbeat()
@@ -223,14 +231,12 @@ class ConnectionReporter:
                     log.info("presence: heartbeats sent again after %d failure(s)", self.heartbeat_failures)
                 self.heartbeat_failures = 0
             # A steady beat: a slow send does not push the next one later.
-            wait = max(0.0, self.heartbeat_seconds - (loop.time() - began))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), wait)
+            await self.pause(max(0.0, self.heartbeat_seconds - (loop.time() - began)))
 
     async def _sender(self) -> None:
         while not self._closed:
-            await self._wake.wait()
-            self._wake.clear()
+            await self._queued.wait()
+            self._queued.clear()
             while self._pending and not self._closed:
                 batch = self._take_batch()
                 try:

@@ -47,12 +47,20 @@ class ServiceProcess(Component):
     def prepare(self) -> None:
         if "kafka" in self.requires:
             self._ensure_topics()
-        if self.migrates:
+        if self.migrates and not self._schema_current():
             process.run(
                 [sys.executable, "-m", "parley", "migrate"],
                 log_file=self.setup_log,
                 env={**os.environ, **self._env()},
             )
+
+    def _schema_current(self) -> bool:
+        """Checked here (a fraction of a second) rather than by `parley migrate` in a process of its
+        own (a few seconds of imports), so restarting one service costs about its own start."""
+        from parley.migrations import runner
+
+        dsn = self._env().get("PARLEY_POSTGRES_DSN")
+        return dsn is not None and runner.is_current(dsn)
 
     def _ensure_topics(self) -> None:
         """The platform's topics, which the operator creates on Kubernetes (the dev Kafka does not
