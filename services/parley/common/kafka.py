@@ -16,6 +16,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
+from opentelemetry.context import Context
+
+from parley.common import tracing
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +105,21 @@ class KafkaProducer:
         assert self._producer is not None
         return set(await self._producer.partitions_for(topic))
 
-    async def send_many(self, records: Sequence[Record]) -> None:
-        """Send and wait for every ack; records of one key keep their order (one partition)."""
+    async def send_many(
+        self, records: Sequence[Record], *, traces: Sequence[Context | None] | None = None
+    ) -> None:
+        """Send and wait for every ack; records of one key keep their order (one partition).
+
+        `traces`: each record's trace context (aligned with `records`), carried in its headers."""
         await self.start()
         assert self._producer is not None
-        pending = [await self._producer.send(topic, value, key=key) for topic, key, value in records]
+        if traces is None:
+            pending = [await self._producer.send(topic, value, key=key) for topic, key, value in records]
+        else:
+            pending = []
+            for (topic, key, value), ctx in zip(records, traces, strict=True):
+                with tracing.attached(ctx):
+                    pending.append(await self._producer.send(topic, value, key=key))
         await asyncio.gather(*pending)
 
     async def stop(self) -> None:

@@ -18,6 +18,9 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
+from opentelemetry.context import Context
+
+from parley.common import tracing
 from parley.common.backoff import Backoff
 from parley.common.kafka import CachingPartitioner, KafkaProducer
 
@@ -34,11 +37,12 @@ FAILED = "failed"
 
 
 class _Pending:
-    __slots__ = ("answer", "key", "timer", "value")
+    __slots__ = ("answer", "key", "timer", "trace", "value")
 
-    def __init__(self, key: bytes, value: bytes, answer: Answer) -> None:
+    def __init__(self, key: bytes, value: bytes, answer: Answer, trace: Context | None = None) -> None:
         self.key = key
         self.value = value
+        self.trace = trace
         self.answer: Answer | None = answer
         self.timer: asyncio.TimerHandle | None = None
 
@@ -104,9 +108,10 @@ class CommandProducer:
         if producer is not None:
             await producer.stop()
 
-    def submit(self, key: bytes, value: bytes, answer: Answer) -> None:
-        """Produce `value` (keyed: one key, one partition, one order); `answer` is called once."""
-        pending = _Pending(key, value, answer)
+    def submit(self, key: bytes, value: bytes, answer: Answer, trace: Context | None = None) -> None:
+        """Produce `value` (keyed: one key, one partition, one order); `answer` is called once.
+        `trace`: the command's trace context, carried in the record's headers."""
+        pending = _Pending(key, value, answer, trace)
         loop = asyncio.get_running_loop()
         if self._producer is None:
             loop.call_soon(pending.finish, NOT_CONNECTED)
@@ -171,9 +176,10 @@ class CommandProducer:
                 # own choice recomputes the topic's partition sets on every record.
                 partition = self._partitioner(pending.key, self._partitions, self._partitions)
                 try:
-                    future = await producer.send(
-                        self.topic, pending.value, key=pending.key, partition=partition
-                    )
+                    with tracing.attached(pending.trace):
+                        future = await producer.send(
+                            self.topic, pending.value, key=pending.key, partition=partition
+                        )
                 except Exception as exc:
                     log.warning("command not produced: %r", exc)
                     pending.finish(FAILED)
