@@ -65,7 +65,7 @@ def serve(
     # unless PARLEY_LOG_FORMAT=text; uvicorn configures only its own. Traces when configured.
     base = BaseServiceSettings()
     configure_logging(base.log_level, base.log_format)
-    setup_tracing(base)
+    setup_tracing(base, service)
     module, target = SERVICES[service].split(":")
     if service in OWN_SERVER:
         getattr(importlib.import_module(module), target)(host=host, port=port)

@@ -45,8 +45,9 @@ def enabled() -> bool:
     return _provider is not None
 
 
-def setup_tracing(settings: BaseServiceSettings) -> bool:
-    """Configure this process's tracing from the settings; idempotent. True when traces are on."""
+def setup_tracing(settings: BaseServiceSettings, service: str | None = None) -> bool:
+    """Configure this process's tracing from the settings; idempotent. True when traces are on.
+    `service`: the name traces carry (`parley-<service>`) unless PARLEY_SERVICE_NAME says."""
     global _provider
     if _provider is not None:
         return True
@@ -64,10 +65,9 @@ def setup_tracing(settings: BaseServiceSettings) -> bool:
 
     from parley import __version__
 
+    name = settings.service_name if "service_name" in settings.model_fields_set else service or "parley"
     provider = TracerProvider(
-        resource=Resource.create(
-            {"service.name": f"parley-{settings.service_name}", "service.version": __version__}
-        ),
+        resource=Resource.create({"service.name": f"parley-{name}", "service.version": __version__}),
         sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
     )
     provider.add_span_processor(
