@@ -161,8 +161,10 @@ def services() -> Dashboard:
             timeseries(
                 "5xx share by service",
                 "percentunit",
+                # (`or … * 0`: a service without any 5xx shows 0, not "no data")
                 Query(
-                    f'sum by (service) (rate(http_requests_total{{status=~"5.."}}[{RATE}]))'
+                    f'(sum by (service) (rate(http_requests_total{{status=~"5.."}}[{RATE}]))'
+                    f" or sum by (service) (rate(http_requests_total[{RATE}])) * 0)"
                     f" / sum by (service) (rate(http_requests_total[{RATE}]))",
                     "{{service}}",
                 ),

@@ -74,7 +74,13 @@ class BaseServiceSettings(BaseSettings):
     )
     trace_endpoint: str | None = Field(
         default=None,
-        description="Zipkin's v2 spans URL (http://zipkin:9411/api/v2/spans); unset: no tracing at all.",
+        description="Where spans go: Zipkin's v2 spans URL (http://zipkin:9411/api/v2/spans) or an OTLP/HTTP "
+        "traces URL (http://collector:4318/v1/traces, with trace_exporter=otlp); unset: no tracing at all.",
+    )
+    trace_exporter: str = Field(
+        default="zipkin",
+        pattern="^(zipkin|otlp)$",
+        description="How `trace_endpoint` takes spans: Zipkin's v2 JSON API, or OTLP over HTTP (protobuf).",
     )
     trace_sample_ratio: float = Field(
         default=0.01, ge=0.0, le=1.0, description="Share of new traces recorded (children follow them)."

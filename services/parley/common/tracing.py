@@ -5,7 +5,7 @@ receiving socket:
 
 - `setup_tracing(settings)` once per process: a tracer provider sampling `trace_sample_ratio` of the
   new traces (a child follows its parent's decision), a batch exporter to `trace_endpoint` (Zipkin's
-  v2 spans API), and the kept instrumentation packages: aiokafka (a producer span per record, the W3C
+  v2 spans API, or an OTLP/HTTP collector: the ChatPlatform's `observability.otlpEndpoint`), and the kept instrumentation packages: aiokafka (a producer span per record, the W3C
   trace context injected into the record's headers; a receive span per consumed record), redis-py,
   asyncpg; FastAPI apps get theirs in `common.service.new_app`. Without an endpoint nothing is set
   up and every helper here is a cheap no-op (`enabled()` is False).
@@ -60,7 +60,7 @@ def setup_tracing(settings: BaseServiceSettings, service: str | None = None) -> 
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
     from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     from parley import __version__
@@ -70,9 +70,14 @@ def setup_tracing(settings: BaseServiceSettings, service: str | None = None) -> 
         resource=Resource.create({"service.name": f"parley-{name}", "service.version": __version__}),
         sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
     )
-    provider.add_span_processor(
-        BatchSpanProcessor(ZipkinExporter(endpoint=endpoint, timeout=5), schedule_delay_millis=1000)
-    )
+    exporter: SpanExporter
+    if settings.trace_exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=endpoint, timeout=5)
+    else:
+        exporter = ZipkinExporter(endpoint=endpoint, timeout=5)
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=1000))
     trace.set_tracer_provider(provider)
     AIOKafkaInstrumentor().instrument(tracer_provider=provider)
     RedisInstrumentor().instrument(tracer_provider=provider)

@@ -166,6 +166,11 @@ class ConsumerMetrics:
             ["step"],
             registry=registry,
         )
+        # Every series from the start (at 0): a rate over them is 0, not "no data".
+        for step in ("store", "publish"):
+            self.failures.labels(step)
+        for outcome in ("stored", "replayed", "rejected", "skipped"):
+            self.records.labels(outcome)
 
 
 def _store_spans(records: Sequence[ConsumerRecord[bytes, bytes]], start_ns: int) -> list[Span | None]:

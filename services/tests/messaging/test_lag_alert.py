@@ -24,7 +24,7 @@ async def test_the_lag_alert_fires_while_the_consumer_is_stopped_and_resolves_af
     platform: Platform, prometheus_server: dict[str, str], tmp_path: Path
 ) -> None:
     consumer, socket = platform.start_all(
-        "consumer", "socket", env={"socket": {"PARLEY_SOCKET_LAG_INTERVAL_SECONDS": "1"}}
+        "consumer", "socket", env={"socket": {"PARLEY_SOCKET_LAG_INTERVAL_SECONDS": "1"}}, wait=180
     )
     ada, bob = await platform.people("ada", "bob")
     chat = uuid.UUID(await platform.group(ada, bob))
@@ -73,7 +73,9 @@ async def test_the_lag_alert_fires_while_the_consumer_is_stopped_and_resolves_af
         assert firing[0]["labels"]["topic"] == platform.topics.commands
         assert firing[0]["labels"]["severity"] == "critical"
 
-        platform.consumer()  # a consumer again (the same static member id): it catches up
+        platform.start_all(
+            "consumer", wait=180
+        )  # a consumer again (the same static member id): it catches up
         wait_for(lambda: not prometheus.alerts(ALERT), timeout=180, what=f"{ALERT} resolved")
         assert float(prometheus.query(lag)[0]["value"][1]) < 1000
         assert len(await platform.stored(str(chat))) == BACKLOG

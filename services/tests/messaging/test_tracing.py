@@ -35,7 +35,7 @@ async def test_one_trace_goes_from_the_sending_socket_through_kafka_to_every_rec
 ) -> None:
     traced = {"PARLEY_TRACE_ENDPOINT": zipkin_server["spans"], "PARLEY_TRACE_SAMPLE_RATIO": "1.0"}
     _, left, right = platform.start_all(
-        "consumer", "socket", "socket", env={"consumer": traced, "socket": traced}
+        "consumer", "socket", "socket", env={"consumer": traced, "socket": traced}, wait=180
     )
     ada, bob, cy = await platform.people("ada", "bob", "cy")
     chat = await platform.group(ada, bob, cy)
