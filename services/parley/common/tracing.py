@@ -5,7 +5,8 @@ receiving socket:
 
 - `setup_tracing(settings)` once per process: a tracer provider sampling `trace_sample_ratio` of the
   new traces (a child follows its parent's decision), a batch exporter to `trace_endpoint` (Zipkin's
-  v2 spans API, or an OTLP/HTTP collector: the ChatPlatform's `observability.otlpEndpoint`), and the kept instrumentation packages: aiokafka (a producer span per record, the W3C
+  v2 spans API, or an OTLP/HTTP collector: the ChatPlatform's `observability.otlpEndpoint`), and
+  the kept instrumentation packages: aiokafka (a producer span per record, the W3C
   trace context injected into the record's headers; a receive span per consumed record), redis-py,
   asyncpg; FastAPI apps get theirs in `common.service.new_app`. Without an endpoint nothing is set
   up and every helper here is a cheap no-op (`enabled()` is False).

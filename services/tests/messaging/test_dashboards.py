@@ -6,6 +6,7 @@ operator's panels: no operator runs here (their queries are still checked by Pro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -13,10 +14,10 @@ import uuid
 from pathlib import Path
 
 import httpx
-
 from parley.devstack import ports
 from parley.testing.prometheus import PrometheusProcess
 from parley.testing.waiting import wait_for
+
 from tests.messaging.conftest import Platform
 
 REPO = Path(__file__).resolve().parents[3]
@@ -70,8 +71,9 @@ async def test_every_panel_query_returns_data_from_a_real_prometheus(
         await receiver.wait_until(lambda: len(receiver.messages(chat)) == 30, within=30, what="30 messages")
         await sender.send_message(str(uuid.uuid4()), "to a chat I am not in")  # an error frame
         await sender.wait_until(lambda: any(f["type"] == "error" for f in sender.frames), what="an error")
-        for _ in range(3):
-            httpx.get(f"{consumer.url}/status", timeout=5)
+        async with httpx.AsyncClient() as http:
+            for _ in range(3):
+                await http.get(f"{consumer.url}/status", timeout=5)
 
         queries = panel_queries()
         for _, _, expr in queries:
@@ -85,10 +87,8 @@ async def test_every_panel_query_returns_data_from_a_real_prometheus(
             ]
 
         # Rates need two scrapes after the traffic; the lag monitor reads every second.
-        try:
+        with contextlib.suppress(AssertionError):
             wait_for(lambda: not empty(), timeout=90, what="data in every panel")
-        except AssertionError:
-            pass
         assert empty() == []
     finally:
         prometheus.stop()
