@@ -4,8 +4,8 @@ Only names the services' settings read (a contract test in tests/contract builds
 settings from what is rendered and fails on any other name): where Kafka is and the installation's
 topic and Redis key prefixes, how tokens are verified (the auth Service's cluster DNS name as
 issuer and JWKS URL), the log level, and where traces go. A setting of one service goes in that
-service's container env (deployments.py); secrets (DSNs, credentials) never go here, they reach each service as secretKeyRef
-env vars or mounted files.
+service's container env (deployments.py); secrets (DSNs, credentials) never go here, they reach
+each service as secretKeyRef env vars or mounted files.
 """
 
 from __future__ import annotations
