@@ -72,9 +72,14 @@ class LagMonitor:
                 await asyncio.shield(_close(admin, offsets))
 
     async def read(self, admin: AIOKafkaAdminClient, offsets: AIOKafkaConsumer) -> None:
-        await offsets.topics()  # fresh metadata: the topics' partitions
+        described = await admin.describe_topics(list(set(self.watched.values())))
+        partitions_of = {
+            d["topic"]: {p["partition"] for p in d.get("partitions", [])}
+            for d in described
+            if not d.get("error_code")
+        }
         for group, topic in self.watched.items():
-            partitions = offsets.partitions_for_topic(topic) or set()
+            partitions = partitions_of.get(topic)
             if not partitions:
                 continue
             tps = [TopicPartition(topic, p) for p in sorted(partitions)]
