@@ -89,8 +89,18 @@ def setup_tracing(settings: BaseServiceSettings, service: str | None = None) -> 
     return True
 
 
+_tracer: tuple[object, trace.Tracer] | None = None  # (its provider, the tracer)
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(TRACER_NAME)
+    """The tracer of this process's provider, made once (get_tracer costs more than a span), or the
+    global API's no-op one when tracing is off."""
+    global _tracer
+    if _provider is None:
+        return trace.get_tracer(TRACER_NAME)
+    if _tracer is None or _tracer[0] is not _provider:
+        _tracer = (_provider, _provider.get_tracer(TRACER_NAME))  # type: ignore[attr-defined]
+    return _tracer[1]
 
 
 def start_root(name: str, kind: SpanKind = SpanKind.PRODUCER, **attributes: str | int) -> Span | None:
@@ -139,8 +149,9 @@ def from_headers(headers: Sequence[tuple[str, bytes]] | None) -> Context | None:
     if _provider is None or not headers:
         return None
     carrier = {k: v.decode("latin-1") for k, v in headers if k in ("traceparent", "tracestate")}
-    if "traceparent" not in carrier:
-        return None
+    traceparent = carrier.get("traceparent")
+    if traceparent is None or traceparent.endswith("-00"):
+        return None  # none, or not sampled: nothing under it is recorded either
     return propagate.extract(carrier, context=Context())
 
 
