@@ -29,11 +29,13 @@ def one_message(producer_tracer: trace.Tracer) -> None:
     # context goes into the record's headers
     send = tracing.start_root("socket send", chat_id="5f0c", command_id="c")
     headers: list[tuple[str, bytes]] = []
-    with tracing.attached(tracing.context_of(send)):
-        with producer_tracer.start_as_current_span("commands send", kind=SpanKind.PRODUCER) as span:
-            carrier: dict[str, str] = {}
-            propagate.inject(carrier, context=trace.set_span_in_context(span))
-            headers = [(k, v.encode()) for k, v in carrier.items()]
+    with (
+        tracing.attached(tracing.context_of(send)),
+        producer_tracer.start_as_current_span("commands send", kind=SpanKind.PRODUCER) as span,
+    ):
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        headers = [(k, v.encode()) for k, v in carrier.items()]
     if send is not None:
         send.end()
     # consumer
