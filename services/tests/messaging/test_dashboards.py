@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from parley.devstack import ports
 from parley.testing.prometheus import PrometheusProcess
 from parley.testing.waiting import wait_for
@@ -47,6 +48,7 @@ def test_the_dashboards_in_the_chart_are_what_the_code_generates() -> None:
     assert len(panel_queries()) >= 20
 
 
+@pytest.mark.timeout(600)  # processes start slowly on a busy 2-core machine
 async def test_every_panel_query_returns_data_from_a_real_prometheus(
     platform: Platform, prometheus_server: dict[str, str], tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from parley.common.events import SendMessage, encode
 from parley.common.kafka import KafkaProducer
 from parley.common.topics import chat_key
@@ -20,6 +21,7 @@ BACKLOG = 1500  # over the alert's threshold of 1000
 ALERT = "ParleyConsumerLagHigh"
 
 
+@pytest.mark.timeout(600)  # processes start slowly on a busy 2-core machine
 async def test_the_lag_alert_fires_while_the_consumer_is_stopped_and_resolves_after(
     platform: Platform, prometheus_server: dict[str, str], tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from parley.testing.waiting import wait_for
 
 from tests.messaging.conftest import Platform
@@ -30,6 +31,7 @@ def _whole_trace(zipkin: str, trace_id: str) -> list[dict[str, Any]]:
     return spans
 
 
+@pytest.mark.timeout(600)  # processes start slowly on a busy 2-core machine
 async def test_one_trace_goes_from_the_sending_socket_through_kafka_to_every_receiving_socket(
     platform: Platform, zipkin_server: dict[str, str]
 ) -> None:
