@@ -29,6 +29,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import sys
 import tempfile
 import time
 import uuid
@@ -53,11 +54,15 @@ from parley.migrations import runner
 from parley.testing.envoy import EnvoyProcess
 from parley.testing.jwks import JwksServer
 from parley.testing.processes import ServiceProcess
+from parley.testing.prometheus import PrometheusProcess
 from parley.testing.slices import delete_prefix, fresh_database
 from parley.testing.tokens import ISSUER, Signer
 from parley_operator.edge import EdgePolicy, Upstream
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from websockets.asyncio.client import connect
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "observability"))
+import snapshots
 
 # --- client workers (each in a process of its own) ---------------------------------------------
 
@@ -597,9 +602,24 @@ async def bench(
         platform.signer = signer_holder
         try:
             await platform.topics_up(args.partitions)
+            if args.trace_ratio is not None:
+                # Traces to the dev stack's Zipkin, this share of messages sampled (docs/observability.md).
+                platform.env["PARLEY_TRACE_ENDPOINT"] = endpoints["zipkin"]["spans"]
+                platform.env["PARLEY_TRACE_SAMPLE_RATIO"] = str(args.trace_ratio)
+                print(f"tracing on: {args.trace_ratio} of messages sampled, exported to Zipkin")
+            else:
+                print("tracing off")
             consumer = platform.start("consumer")
             sockets = [platform.start("socket") for _ in range(args.sockets)]
             print(f"consumer + {len(sockets)} socket process(es); client worker processes: {args.workers}")
+            began = time.time()
+            if args.pictures is not None:
+                prometheus = PrometheusProcess(
+                    log_dir,
+                    [(f"127.0.0.1:{consumer.port}", "/metrics", {"parley_service": "consumer"})]
+                    + [(f"127.0.0.1:{s.port}", "/metrics", {"parley_service": "socket"}) for s in sockets],
+                ).start()
+                stack.callback(prometheus.stop)
             edge_url = None
             if args.through_envoy:
                 edge = start_edge(jwks.url, sockets[0], log_dir)
@@ -625,6 +645,10 @@ async def bench(
                     "consumer alone, draining a backlog",
                     await consumer_alone(platform, consumer, args.backlog),
                 )
+            if args.pictures is not None:
+                await asyncio.sleep(3)  # the last scrapes
+                for picture in snapshots.render(prometheus.url, args.pictures, began, time.time()):
+                    print(f"picture: {picture}")
             for proc in sockets:
                 proc.stop()
             if "idle" not in args.skip:
@@ -680,11 +704,27 @@ def main() -> None:
         "rendering) instead of straight to the socket process",
     )
     parser.add_argument(
+        "--trace-ratio",
+        type=float,
+        default=None,
+        help="tracing on, this share of messages sampled, exported to the dev stack's Zipkin "
+        "(default: tracing off)",
+    )
+    parser.add_argument(
+        "--pictures",
+        type=Path,
+        default=None,
+        help="scrape the run's processes with a Prometheus of its own and plot the dashboards' "
+        "panels into this folder at the end (observability/snapshots.py)",
+    )
+    parser.add_argument(
         "--keep-logs", action="store_true", help="print where the service logs are and keep them"
     )
     args = parser.parse_args()
 
-    endpoints = Stack().up(["postgres", "redis", "kafka"])
+    endpoints = Stack().up(
+        ["postgres", "redis", "kafka", *(["zipkin"] if args.trace_ratio is not None else [])]
+    )
     with fresh_database(endpoints["postgres"]) as dsn:
         runner.upgrade(dsn)
         if args.keep_logs:

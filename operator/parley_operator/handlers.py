@@ -19,6 +19,7 @@ from typing import Any
 
 import kopf
 
+from parley_operator import metrics
 from parley_operator.api import GROUP, KIND, PLURAL, VERSION
 from parley_operator.coalesce import Coalescer
 from parley_operator.kube import Kube, load_config
@@ -91,12 +92,18 @@ def _raise_for_retry(outcome: Outcome) -> None:
 async def _full_pass(body: Mapping[str, Any], retry: int) -> str:
     platform = copy.deepcopy(dict(body))
     key = _key(platform["metadata"]["namespace"], platform["metadata"]["name"])
+    started = time.perf_counter()
+    result = "error"
     try:
         outcome = await State.coalescer.run(
             key, lambda: reconcile(_kube(), platform, provision_infra=True, attempt=retry)
         )
+        result = "ok" if outcome.retry_after is None else "retry"
     except InvalidSpec as error:
         raise kopf.PermanentError(f"invalid spec: {error}") from error
+    finally:
+        metrics.RECONCILES.labels(result).inc()
+        metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
     _raise_for_retry(outcome)
     return outcome.summary
 

@@ -1,16 +1,27 @@
 """Prometheus metrics of the operator process (`--metrics host:port`), for the chart's metrics Service.
 
-Only the process and the Python runtime for now (memory, CPU, open files, garbage collection) plus the
-operator's version; kopf itself publishes no metrics.
+The process and the Python runtime (memory, CPU, open files, garbage collection), the operator's
+version, and its reconcile passes (count by result, duration); kopf itself publishes no metrics.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from prometheus_client import Info, start_http_server
+from prometheus_client import Counter, Histogram, Info, start_http_server
 
 INFO = Info("parley_operator", "The running operator's version")
+RECONCILES = Counter(
+    "parley_operator_reconciles_total",
+    "Full reconcile passes of a ChatPlatform, by result: ok, retry (a step waits), error (invalid "
+    "spec or an exception).",
+    ["result"],
+)
+RECONCILE_SECONDS = Histogram(
+    "parley_operator_reconcile_seconds",
+    "Duration of a full reconcile pass.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 
 
 def _version() -> str:

@@ -59,11 +59,15 @@ def serve(
             err=True,
         )
         raise typer.Exit(code=2)
+    from parley.common.logs import configure_logging
     from parley.common.settings import BaseServiceSettings
+    from parley.common.tracing import setup_tracing
 
-    # The services' own loggers (parley.*) at PARLEY_LOG_LEVEL; uvicorn configures only its own.
-    level = BaseServiceSettings().log_level
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The services' own loggers (parley.*) at PARLEY_LOG_LEVEL, as JSON lines with the trace id
+    # unless PARLEY_LOG_FORMAT=text; uvicorn configures only its own. Traces when configured.
+    base = BaseServiceSettings()
+    configure_logging(base.log_level, base.log_format)
+    setup_tracing(base, service)
     module, target = SERVICES[service].split(":")
     if service in OWN_SERVER:
         getattr(importlib.import_module(module), target)(host=host, port=port)

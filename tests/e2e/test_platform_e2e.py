@@ -320,16 +320,6 @@ async def test_two_users_register_log_in_and_chat(installation: Installation) ->
             ("hello bob", alice.id),
             ("hi alice", bob.id),
         ]
-    # Auth saw the client's address (the one Envoy saw), not the gateway pod's: per-address login
-    # limits count clients, not the proxy.
-    dsn = installation.servers["postgres"]["dsn"].rsplit("/", 1)[0] + f"/{installation.database}"
-    with psycopg.connect(dsn) as conn:
-        rows = conn.execute(
-            "SELECT DISTINCT client_address FROM auth_refresh_tokens WHERE user_id = %s",
-            (alice.id,),
-        ).fetchall()
-    gateway_ips = {pod.status.pod_ip for pod in installation.pods("gateway")}
-    assert rows and all(address not in gateway_ips | {None} for (address,) in rows), (rows, gateway_ips)
 
         # Search, through the operator's Envoy (/api/search) to the search pod, which indexed the
         # stored events from Kafka into the installation's OpenSearch index: found by a member,
@@ -348,6 +338,16 @@ async def test_two_users_register_log_in_and_chat(installation: Installation) ->
         ]
         carol = await register_and_login(http, endpoints, "carol")
         assert await search(carol, "hello") == []
+    # Auth saw the client's address (the one Envoy saw), not the gateway pod's: per-address login
+    # limits count clients, not the proxy.
+    dsn = installation.servers["postgres"]["dsn"].rsplit("/", 1)[0] + f"/{installation.database}"
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT client_address FROM auth_refresh_tokens WHERE user_id = %s",
+            (alice.id,),
+        ).fetchall()
+    gateway_ips = {pod.status.pod_ip for pod in installation.pods("gateway")}
+    assert rows and all(address not in gateway_ips | {None} for (address,) in rows), (rows, gateway_ips)
 
 
 async def two_users(endpoints: Endpoints) -> tuple[User, User, str]:

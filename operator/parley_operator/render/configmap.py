@@ -3,9 +3,9 @@
 Only names the services' settings read (a contract test in tests/contract builds each service's
 settings from what is rendered and fails on any other name): where Kafka is and the installation's
 topic and Redis key prefixes, how tokens are verified (the auth Service's cluster DNS name as issuer
-and JWKS URL), which proxies' X-Forwarded-For to believe, and the log level. A setting of one
-service goes in that service's container env (deployments.py); secrets (DSNs, credentials) never go
-here, they reach each service as secretKeyRef env vars or mounted files.
+and JWKS URL), which proxies' X-Forwarded-For to believe, the log level, and where traces go. A
+setting of one service goes in that service's container env (deployments.py); secrets (DSNs,
+credentials) never go here, they reach each service as secretKeyRef env vars or mounted files.
 """
 
 from __future__ import annotations
@@ -45,7 +45,16 @@ def config_data(inp: RenderInput) -> dict[str, str]:
         "PARLEY_AUTH_AUDIENCE": inst.prefix,
         "PARLEY_AUTH_JWKS_URL": f"{auth_issuer(inst)}{JWKS_PATH}",
         "PARLEY_TRUSTED_PROXIES": json.dumps(spec.entry_point.trusted_proxies),
+        **trace_settings(inp),
     }
+
+
+def trace_settings(inp: RenderInput) -> dict[str, str]:
+    """Traces to the ChatPlatform's OTLP/HTTP collector, when it names one (docs/observability.md)."""
+    endpoint = inp.spec.observability.otlp_endpoint
+    if endpoint is None:
+        return {}
+    return {"PARLEY_TRACE_EXPORTER": "otlp", "PARLEY_TRACE_ENDPOINT": f"{endpoint.rstrip('/')}/v1/traces"}
 
 
 def service_env(inp: RenderInput, service: str) -> dict[str, str]:

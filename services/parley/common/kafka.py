@@ -28,7 +28,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
+from opentelemetry.context import Context
 
+from parley.common import tracing
 from parley.common.backoff import RepeatedLog
 
 log = logging.getLogger(__name__)
@@ -182,10 +184,20 @@ class KafkaProducer:
         assert self._producer is not None
         return set(await self._producer.partitions_for(topic))
 
-    async def send_many(self, records: Sequence[Record]) -> None:
-        """Send and wait for every ack; records of one key keep their order (one partition)."""
+    async def send_many(
+        self, records: Sequence[Record], *, traces: Sequence[Context | None] | None = None
+    ) -> None:
+        """Send and wait for every ack; records of one key keep their order (one partition).
+
+        `traces`: each record's trace context (aligned with `records`), carried in its headers."""
         await self.start()
-        pending = [await self.send(topic, value, key=key) for topic, key, value in records]
+        if traces is None:
+            pending = [await self.send(topic, value, key=key) for topic, key, value in records]
+        else:
+            pending = []
+            for (topic, key, value), ctx in zip(records, traces, strict=True):
+                with tracing.attached(ctx):
+                    pending.append(await self.send(topic, value, key=key))
         await asyncio.gather(*pending)
 
     async def stop(self) -> None:

@@ -19,6 +19,7 @@ from parley.common.health import NOT_STARTED, Health, Report
 from parley.common.limits import BodySizeLimit
 from parley.common.settings import BaseServiceSettings
 from parley.common.telemetry import install_telemetry
+from parley.common.tracing import instrument_app
 
 
 def new_app(
@@ -39,8 +40,9 @@ def new_app(
     install_error_handlers(app)
     # Outermost last: request ids and metrics see even a 413 from the body limit.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # Services register their own metrics on the same registry (served at /metrics).
+    # The app's Prometheus registry: a service's lifespan adds its own metrics to it.
     app.state.metrics = install_telemetry(app, settings.service_name)
+    instrument_app(app)
 
     def answer(report: Report) -> JSONResponse:
         return JSONResponse(report.body(), status_code=report.status_code)

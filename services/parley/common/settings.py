@@ -68,6 +68,23 @@ class BaseServiceSettings(BaseSettings):
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:16379/0")
     redis_key_prefix: str = Field(default="parley:", description="Prefix of every Redis key we write.")
     max_body_bytes: int = Field(default=1 * MiB, gt=0, description="Larger request bodies get 413.")
+    # Observability (docs/observability.md).
+    log_format: str = Field(
+        default="json", pattern="^(json|text)$", description="JSON lines (with the trace id) or plain text."
+    )
+    trace_endpoint: str | None = Field(
+        default=None,
+        description="Where spans go: Zipkin's v2 spans URL (http://zipkin:9411/api/v2/spans) or an OTLP/HTTP "
+        "traces URL (http://collector:4318/v1/traces, with trace_exporter=otlp); unset: no tracing at all.",
+    )
+    trace_exporter: str = Field(
+        default="zipkin",
+        pattern="^(zipkin|otlp)$",
+        description="How `trace_endpoint` takes spans: Zipkin's v2 JSON API, or OTLP over HTTP (protobuf).",
+    )
+    trace_sample_ratio: float = Field(
+        default=0.01, ge=0.0, le=1.0, description="Share of new traces recorded (children follow them)."
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="CIDRs whose X-Forwarded-For is believed (the gateway, the ingress).",

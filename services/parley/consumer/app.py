@@ -38,7 +38,7 @@ def create_app(settings: ConsumerSettings | None = None) -> FastAPI:
         redis = create_redis(settings.redis_url.get_secret_value())
         producer = KafkaProducer(settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}")
         publisher = EventPublisher(redis, settings.redis_key_prefix, producer, topics)
-        worker = CommandWorker(settings, db.engine, publisher, topics.commands)
+        worker = CommandWorker(settings, db.engine, publisher, topics.commands, app.state.metrics.registry)
         app.state.worker = worker
         worker.start()
         kafka_ping = KafkaPing(settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}-health")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from opentelemetry.context import Context
+
 from parley.common.chat.publish import EventPublisher
 from parley.common.chat.store import Outcome, Rejected, Stored
 from parley.common.events import StoredEventType
@@ -23,8 +25,18 @@ def unique_events(outcomes: Sequence[Outcome]) -> list[StoredEventType]:
     return events
 
 
-async def publish_outcomes(publisher: EventPublisher, outcomes: Sequence[Outcome]) -> int:
-    """Publishes a committed batch; returns how many stored events went out."""
+async def publish_outcomes(
+    publisher: EventPublisher, outcomes: Sequence[Outcome], traces: Sequence[Context | None] | None = None
+) -> int:
+    """Publishes a committed batch; returns how many stored events went out. `traces`: the trace
+    context of each outcome (aligned with `outcomes`), None when nothing of the batch is traced."""
     events = unique_events(outcomes)
-    await publisher.publish(events, [o.event() for o in outcomes if isinstance(o, Rejected)])
+    event_traces: list[Context | None] | None = None
+    if traces is not None:
+        by_event: dict[tuple[object, int], Context | None] = {}
+        for outcome, ctx in zip(outcomes, traces, strict=True):
+            if isinstance(outcome, Stored) and ctx is not None:
+                by_event.setdefault((outcome.event.chat_id, outcome.event.seq), ctx)
+        event_traces = [by_event.get((event.chat_id, event.seq)) for event in events]
+    await publisher.publish(events, [o.event() for o in outcomes if isinstance(o, Rejected)], event_traces)
     return len(events)

@@ -33,14 +33,19 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from parley.common import tracing
 from parley.common.backoff import Backoff
 from parley.common.chat.publish import EventPublisher
 from parley.common.chat.store import ChatCommand, Outcome, Stored, store_commands
@@ -108,13 +113,23 @@ class WorkerStatus:
 def parse_records(records: Sequence[ConsumerRecord[bytes, bytes]]) -> tuple[list[ChatCommand], int]:
     """The commands of a batch in order; records that are not commands are logged and skipped (a
     record no version of us can read must not block its partition forever)."""
+    commands, skipped, _ = _parse(records)
+    return commands, skipped
+
+
+def _parse(
+    records: Sequence[ConsumerRecord[bytes, bytes]],
+) -> tuple[list[ChatCommand], int, list[ConsumerRecord[bytes, bytes]]]:
+    """parse_records, and the record of each command (for its trace context)."""
     commands: list[ChatCommand] = []
+    kept: list[ConsumerRecord[bytes, bytes]] = []
     skipped = 0
     for record in records:
         try:
             if record.value is None:
                 raise ValueError("empty record")
             commands.append(parse_command(record.value))
+            kept.append(record)
         except (ValidationError, ValueError) as exc:
             skipped += 1
             log.error(
@@ -124,7 +139,58 @@ def parse_records(records: Sequence[ConsumerRecord[bytes, bytes]]) -> tuple[list
                 record.offset,
                 exc,
             )
-    return commands, skipped
+    return commands, skipped, kept
+
+
+class ConsumerMetrics:
+    """The message path's middle, in the app's registry (docs/observability.md)."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        registry = registry or CollectorRegistry()
+        self.send_to_stored = Histogram(
+            "parley_consumer_send_to_stored_seconds",
+            "From a command's issue on the socket to its batch's database commit.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=registry,
+        )
+        self.step = Histogram(
+            "parley_consumer_step_seconds",
+            "One batch's step: store (transaction), publish (Redis and the events topic), commit.",
+            ["step"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+            registry=registry,
+        )
+        self.records = Counter(
+            "parley_consumer_records_total",
+            "Command records by outcome: stored, replayed, rejected, skipped (unreadable).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.failures = Counter(
+            "parley_consumer_step_failures_total",
+            "Failed attempts of a step (retried).",
+            ["step"],
+            registry=registry,
+        )
+        # Every series from the start (at 0): a rate over them is 0, not "no data".
+        for step in ("store", "publish"):
+            self.failures.labels(step)
+        for outcome in ("stored", "replayed", "rejected", "skipped"):
+            self.records.labels(outcome)
+
+
+def _store_spans(records: Sequence[ConsumerRecord[bytes, bytes]], start_ns: int) -> list[Span | None]:
+    return [
+        tracing.start_child(
+            "consumer store",
+            tracing.from_headers(record.headers),
+            SpanKind.CONSUMER,
+            start_time=start_ns,
+            partition=record.partition,
+            offset=record.offset,
+        )
+        for record in records
+    ]
 
 
 @dataclass(frozen=True)
@@ -135,6 +201,8 @@ class _StoredBatch:
     records: int
     skipped: int
     outcomes: list[Outcome]
+    traces: list[Context | None] | None = None
+    """Each outcome's trace context (its store span), when tracing is on."""
 
 
 class CommandWorker(Worker):
@@ -146,8 +214,10 @@ class CommandWorker(Worker):
         engine: AsyncEngine,
         publisher: EventPublisher,
         topic: str,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         super().__init__()
+        self.metrics = ConsumerMetrics(registry)
         self.settings = settings
         self.engine = engine
         self.publisher = publisher
@@ -236,19 +306,40 @@ class CommandWorker(Worker):
         started = time.time()
         self.status.timings["age"].add(started * 1000 - min(record.timestamp for record in records))
         self.status.timings["size"].add(len(records))
-        commands, skipped = parse_records(records)
+        commands, skipped, kept = _parse(records)
+        spans = _store_spans(kept, time.time_ns()) if tracing.enabled() else None
         outcomes = await self._retrying("store", lambda: self._store(commands)) if commands else []
-        self.status.timings["store"].add((time.time() - started) * 1000)
+        elapsed = time.time() - started
+        self.status.timings["store"].add(elapsed * 1000)
+        self.metrics.step.labels("store").observe(elapsed)
+        now = datetime.now(UTC)
+        for command in commands:
+            self.metrics.send_to_stored.observe(max(0.0, (now - command.issued_at).total_seconds()))
+        traces = None
+        if spans is not None and len(spans) == len(outcomes) and any(spans):
+            for span in spans:
+                if span is not None:
+                    span.end()
+            traces = [tracing.context_of(span) for span in spans]
         offsets = {tp: OffsetAndMetadata(rs[-1].offset + 1, "") for tp, rs in batches.items() if rs}
-        return _StoredBatch(offsets, len(records), skipped, outcomes)
+        return _StoredBatch(offsets, len(records), skipped, outcomes, traces)
 
     async def _finish(self, consumer: AIOKafkaConsumer, handoff: asyncio.Queue[_StoredBatch]) -> None:
         while True:
             batch = await handoff.get()
             started = time.time()
             outcomes = batch.outcomes
-            await self._retrying("publish", lambda: publish_outcomes(self.publisher, outcomes))  # noqa: B023
+            spans = [tracing.start_child("consumer publish", ctx) for ctx in batch.traces or ()]
+            traces = [tracing.context_of(span) for span in spans] if spans else None
+            await self._retrying(
+                "publish",
+                lambda: publish_outcomes(self.publisher, outcomes, traces),  # noqa: B023
+            )
+            for span in spans:
+                if span is not None:
+                    span.end()
             self.status.timings["publish"].add((time.time() - started) * 1000)
+            self.metrics.step.labels("publish").observe(time.time() - started)
             self._commit_soon(consumer, batch.offsets)
             self._count(batch)
 
@@ -282,6 +373,7 @@ class CommandWorker(Worker):
                 # The next batch's commit covers these offsets too; a crash before it replays.
                 log.warning("offsets not committed this time: %r", exc)
             self.status.timings["commit"].add((time.time() - started) * 1000)
+            self.metrics.step.labels("commit").observe(time.time() - started)
 
     def _count(self, batch: _StoredBatch) -> None:
         status, outcomes = self.status, batch.outcomes
@@ -294,6 +386,13 @@ class CommandWorker(Worker):
         status.last_batch_at = time.time()
         if status.first_stored_at is None and status.stored:
             status.first_stored_at = status.last_batch_at
+        stored = sum(1 for o in outcomes if isinstance(o, Stored) and not o.duplicate)
+        replayed = sum(1 for o in outcomes if isinstance(o, Stored) and o.duplicate)
+        records = self.metrics.records
+        records.labels("stored").inc(stored)
+        records.labels("replayed").inc(replayed)
+        records.labels("rejected").inc(len(outcomes) - stored - replayed)
+        records.labels("skipped").inc(batch.skipped)
 
     async def _store(self, commands: list[ChatCommand]) -> list[Outcome]:
         async with self.engine.begin() as conn:
@@ -306,6 +405,7 @@ class CommandWorker(Worker):
                 result = await attempt()
             except Exception as exc:  # cancellation is not an Exception: it goes through
                 self.status.last_error = f"{step}: {exc!r}"
+                self.metrics.failures.labels(step).inc()
                 delay = backoff.failed(exc)
                 self.status.failures = backoff.failures
                 await self.pause(delay)

@@ -88,6 +88,12 @@ class Component(ABC):
     def endpoints(self) -> dict[str, str]:
         """How clients reach it: URLs, DSNs, paths."""
 
+    def scrape_targets(self) -> list[tuple[str, str]]:
+        """Where Prometheus scrapes this component: (host:port, metrics path) pairs; none by
+        default. The dev Prometheus scrapes every component that is up and names any
+        (components/prometheus.py), so a component added later is scraped without more work."""
+        return []
+
     def after_start(self) -> None:  # noqa: B027 - optional hook
         """One-off work once the server is healthy (create a role, write a kubeconfig…)."""
 

@@ -33,10 +33,13 @@ class Artifact:
     artifact: str
     version: str
     type: str = "jar"
+    classifier: str = ""
+    """e.g. `exec` for a self-contained executable jar published next to the plain one."""
 
     @property
     def coords(self) -> str:
-        return f"{self.group}:{self.artifact}:{self.version}:{self.type}"
+        coords = f"{self.group}:{self.artifact}:{self.version}:{self.type}"
+        return f"{coords}:{self.classifier}" if self.classifier else coords
 
     def dependency_xml(self) -> str:
         return (
@@ -80,7 +83,8 @@ def fetch(paths: Paths, artifact: Artifact, log_file: Path) -> Path:
         / artifact.group.replace(".", "/")
         / artifact.artifact
         / artifact.version
-        / f"{artifact.artifact}-{artifact.version}.{artifact.type}"
+        / f"{artifact.artifact}-{artifact.version}{'-' + artifact.classifier if artifact.classifier else ''}"
+        f".{artifact.type}"
     )
     if path.exists():
         return path

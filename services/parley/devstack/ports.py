@@ -38,6 +38,10 @@ ENVOY = 8080
 ENVOY_ADMIN = 19901
 ENVOY_HEALTH = 19902
 
+# Observability: Prometheus (scrapes every process of the stack) and Zipkin (traces).
+PROMETHEUS = 19090
+ZIPKIN = 19411
+
 # Parley's own services when run as local processes by the dev stack.
 SERVICES = {
     "auth": 8001,

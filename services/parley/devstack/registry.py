@@ -17,11 +17,13 @@ from parley.devstack.components.kube.node import ApiserverForPods, Kubelet, Kube
 from parley.devstack.components.kube.scheduler import KubeScheduler
 from parley.devstack.components.opensearch import OpenSearch
 from parley.devstack.components.postgres import Postgres
+from parley.devstack.components.prometheus import Prometheus
 from parley.devstack.components.redis import Redis
 from parley.devstack.components.s3 import S3
 from parley.devstack.components.service import service_component
 from parley.devstack.components.smtp import Smtp
 from parley.devstack.components.web import WebClient
+from parley.devstack.components.zipkin import Zipkin
 
 # Start order: a component comes after everything it requires.
 COMPONENTS: dict[str, type[Component]] = {
@@ -33,6 +35,9 @@ COMPONENTS: dict[str, type[Component]] = {
         Smtp,
         Kafka,
         OpenSearch,
+        # Observability, before the services: they export traces to Zipkin from their start.
+        Prometheus,
+        Zipkin,
         Etcd,
         KubeApiserver,
         KubeControllerManager,
@@ -85,6 +90,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
         "svc-web",
     ),
     "edge": ("envoy",),
+    "observability": ("prometheus", "zipkin"),
 }
 # The real node needs root (a bridge, iptables, mounts): without it `all` leaves it out, and
 # `parley dev up node` says why.

@@ -24,6 +24,8 @@ ENV_FROM_ENDPOINTS: dict[tuple[str, str], str] = {
     ("kafka", "bootstrap"): "PARLEY_KAFKA_BOOTSTRAP",
     ("opensearch", "url"): "PARLEY_OPENSEARCH_URL",
     ("kube-apiserver", "kubeconfig"): "KUBECONFIG",
+    ("zipkin", "spans"): "PARLEY_TRACE_ENDPOINT",
+    ("zipkin", "sample_ratio"): "PARLEY_TRACE_SAMPLE_RATIO",
 }
 
 
@@ -129,8 +131,13 @@ class Stack:
             self.ui.step("containerd", f"loaded {ref}")
 
     def write_endpoints(self) -> None:
-        """endpoints.json and dev.env describe what is up now, for tests, services and people."""
-        up = {st.name: st.endpoints for st in self.status() if st.state is State.UP}
+        """endpoints.json and dev.env describe what is up now, for tests, services and people; the
+        dev Prometheus's targets are what is up now too."""
+        from parley.devstack.components.prometheus import write_targets
+
+        statuses = self.status()
+        up = {st.name: st.endpoints for st in statuses if st.state is State.UP}
+        write_targets(self.paths, [self.component(name) for name in up])
         self.paths.state.mkdir(parents=True, exist_ok=True)
         (self.paths.state / "endpoints.json").write_text(json.dumps(up, indent=2) + "\n")
         lines = [

@@ -14,6 +14,8 @@ KAFKA_SCALA = "2.13"
 # Kafka 4.1 logs through slf4j 1.7 and ships log4j-core without a binding: this one must match it.
 KAFKA_LOG4J2 = "2.24.3"
 OPENSEARCH = "2.19.6"
+# Traces: Zipkin's server, its self-contained executable jar (classifier `exec`), in-memory storage.
+ZIPKIN = "3.5.1"
 
 # Kubernetes control plane. The control plane is built from k8s.io/kubernetes; its staging modules
 # (k8s.io/api, client-go, …) are published as v0.<minor>.<patch> of the same release.
@@ -34,3 +36,5 @@ GATEWAY_API = "v1.6.3"
 COREDNS = "v1.15.0"
 # The pause image (the pods' sandbox) is built here from a few lines of Go; its tag names that.
 PAUSE_TAG = "parley-1"
+
+# Metrics: Debian's `prometheus` (bookworm: 2.42, with promtool), the server and the rules' checker.

@@ -19,6 +19,9 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
+from opentelemetry.context import Context
+
+from parley.common import tracing
 from parley.common.backoff import Backoff, RepeatedLog
 from parley.common.kafka import CachingPartitioner, KafkaProducer
 from parley.common.worker import Worker
@@ -36,11 +39,12 @@ FAILED = "failed"
 
 
 class _Pending:
-    __slots__ = ("answer", "key", "timer", "value")
+    __slots__ = ("answer", "key", "timer", "trace", "value")
 
-    def __init__(self, key: bytes, value: bytes, answer: Answer) -> None:
+    def __init__(self, key: bytes, value: bytes, answer: Answer, trace: Context | None = None) -> None:
         self.key = key
         self.value = value
+        self.trace = trace
         self.answer: Answer | None = answer
         self.timer: asyncio.TimerHandle | None = None
 
@@ -111,9 +115,10 @@ class CommandProducer(Worker):
             self._queue.popleft().finish(FAILED)
         await self.kafka.stop()
 
-    def submit(self, key: bytes, value: bytes, answer: Answer) -> None:
-        """Produce `value` (keyed: one key, one partition, one order); `answer` is called once."""
-        pending = _Pending(key, value, answer)
+    def submit(self, key: bytes, value: bytes, answer: Answer, trace: Context | None = None) -> None:
+        """Produce `value` (keyed: one key, one partition, one order); `answer` is called once.
+        `trace`: the command's trace context, carried in the record's headers."""
+        pending = _Pending(key, value, answer, trace)
         loop = asyncio.get_running_loop()
         if not self.connected:
             self._refused.note(NOT_CONNECTED)
@@ -166,9 +171,10 @@ class CommandProducer(Worker):
                 # own choice recomputes the topic's partition sets on every record.
                 partition = self._partitioner(pending.key, self._partitions, self._partitions)
                 try:
-                    future = await self.kafka.send(
-                        self.topic, pending.value, key=pending.key, partition=partition
-                    )
+                    with tracing.attached(pending.trace):
+                        future = await self.kafka.send(
+                            self.topic, pending.value, key=pending.key, partition=partition
+                        )
                 except Exception as exc:
                     self._not_produced.note(exc)
                     self.wake()

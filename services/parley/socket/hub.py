@@ -17,10 +17,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind
+from prometheus_client import Histogram
+
+from parley.common import tracing
 from parley.common.chat.channels import chat_channel, user_channel
 from parley.common.presence import PresenceKeys
 from parley.common.redis import Redis, create_redis
@@ -86,6 +93,8 @@ class Hub:
         self.new_bucket = bucket
         self.users: dict[uuid.UUID, UserState] = {}
         self.feeds: dict[uuid.UUID, ChatFeed] = {}
+        # From a stored event's commit to its delivery here (the socket sets it: SocketMetrics).
+        self.delivery_latency: Histogram | None = None
         self.subscriber = Subscriber(redis_url, self.on_message, on_resubscribed=self.catch_up_everyone)
         self.redis: Redis = create_redis(redis_url)
         self.presence = PresenceWatch(self.subscriber, self.redis, PresenceKeys(redis_prefix), self.spawn)
@@ -206,6 +215,9 @@ class Hub:
     # --- messages from Redis --------------------------------------------------------------------
 
     def on_message(self, channel: bytes, data: bytes) -> None:
+        trace = None
+        if data[:1] == b"@":  # a sampled message's trace context (common/tracing)
+            trace, data = tracing.unwrap(data)
         try:
             event = json.loads(data)
             kind = event["type"]
@@ -214,7 +226,7 @@ class Hub:
             return
         try:
             if kind in STORED_TYPES:
-                self._stored(event, data)
+                self._stored(event, data, trace)
             elif kind == "typing":
                 self._typing(event)
             elif kind == "read.updated":
@@ -226,7 +238,7 @@ class Hub:
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring a message on %r: %r", channel, exc)
 
-    def _stored(self, event: dict[str, Any], data: bytes) -> None:
+    def _stored(self, event: dict[str, Any], data: bytes, trace: Context | None = None) -> None:
         chat_id = uuid.UUID(event["chat_id"])
         seq = int(event["seq"])
         kind = event["type"]
@@ -240,10 +252,18 @@ class Hub:
         feed = self.feeds.get(chat_id)
         if feed is not None and seq > feed.max_seen:
             feed.max_seen = seq
+            if self.delivery_latency is not None and "at" in event:
+                stored_at = datetime.fromisoformat(event["at"]).timestamp()
+                self.delivery_latency.observe(max(0.0, time.time() - stored_at))
             frame = text_frame(event_frame(data))
             for user in feed.users:
                 for session in user.connections:
+                    span = tracing.start_child(
+                        "socket deliver", trace, SpanKind.CONSUMER, user_id=str(user.user_id), seq=seq
+                    )
                     session.deliver(chat_id, seq, frame)
+                    if span is not None:
+                        span.end()
         if kind == "member.removed":
             removed = self.users.get(uuid.UUID(event["user_id"]))
             if removed is not None:

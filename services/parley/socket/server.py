@@ -42,6 +42,7 @@ from parley.common.health import (
     redis_ping,
 )
 from parley.common.kafka import KafkaProducer
+from parley.common.kafka_lag import LagMonitor
 from parley.common.presence import ConnectionReporter
 from parley.common.topics import Topics
 from parley.socket.chat_db import ChatDb
@@ -80,6 +81,12 @@ class SocketMetrics:
         self.presence_failures = Gauge(
             "socket_presence_send_failures",
             "Failed sends of presence events and heartbeats in a row (0: presence hears us).",
+            registry=self.registry,
+        )
+        self.stored_to_delivered = Histogram(
+            "parley_socket_stored_to_delivered_seconds",
+            "From a stored event's commit (its `at`) to its delivery to this process's connections.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
             registry=self.registry,
         )
         self.replayed = Counter(
@@ -128,7 +135,19 @@ class SocketServer:
             settings.redis_key_prefix,
             lambda: TokenBucket(settings.socket_commands_per_second, settings.socket_commands_burst),
         )
+        self.hub.delivery_latency = self.metrics.stored_to_delivered
         await self.hub.start()
+        # The consumer group's lag, measured from here so that it is still reported (and grows)
+        # while the consumer is down: common/kafka_lag.py.
+        topics = Topics(settings.kafka_topic_prefix)
+        self.lag = LagMonitor(
+            settings.kafka_bootstrap,
+            {settings.socket_lag_group or f"{settings.kafka_topic_prefix}.consumer": topics.commands},
+            self.metrics.registry,
+            interval=settings.socket_lag_interval_seconds,
+            client_id=f"parley-{settings.service_name}-lag",
+        )
+        self.spawn(self.lag.run(), "lag-monitor")
         self.producer = CommandProducer(
             settings.kafka_bootstrap,
             Topics(settings.kafka_topic_prefix).commands,

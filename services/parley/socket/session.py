@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from parley.common import tracing
 from parley.common.auth import InvalidToken, KeysUnavailable, Principal
 from parley.common.backoff import RepeatedLog
 from parley.common.chat.channels import chat_channel
@@ -514,8 +515,13 @@ class Session:
             return
         metrics = self.server.metrics
         started = time.perf_counter()
+        # The message's trace starts here (sampled or not by the ratio); it ends at Kafka's ack.
+        span = tracing.start_root("socket send", chat_id=str(frame.chat_id), command_id=str(cid))
 
         def answer(outcome: str | None) -> None:
+            if span is not None:
+                span.set_attribute("outcome", outcome or "accepted")
+                span.end()
             if outcome is None:
                 metrics.acked.observe(time.perf_counter() - started)
                 self.send(protocol.accepted_frame(frame.client_id, frame.chat_id, cid))
@@ -529,7 +535,9 @@ class Session:
                     details={"reason": outcome},
                 )
 
-        self.server.producer.submit(chat_key(frame.chat_id), encode(command), answer)
+        self.server.producer.submit(
+            chat_key(frame.chat_id), encode(command), answer, tracing.context_of(span)
+        )
 
     def _typing(self, frame: TypingFrame) -> None:
         user = self.user

@@ -47,6 +47,10 @@ class SocketSettings(BaseServiceSettings):
     # One heartbeat per process to presence covers all its connections; presence takes a process
     # as gone (its users offline) when no beat came for max(its TTL, 2 beats).
     socket_presence_heartbeat_seconds: float = Field(default=HEARTBEAT_SECONDS, gt=0, le=300)
+    # The consumer group whose lag this process reports (common/kafka_lag.py); default the
+    # consumer's own default group, `<kafka_topic_prefix>.consumer`.
+    socket_lag_group: str | None = None
+    socket_lag_interval_seconds: float = Field(default=5.0, gt=0, le=300)
 
     socket_replay_page: int = Field(default=500, ge=1, le=10_000)
     socket_db_pool_size: int = Field(default=10, ge=1, le=200)

@@ -70,6 +70,18 @@ def opensearch_server(dev_stack: Stack) -> dict[str, str]:
     return _component_up(dev_stack, "opensearch")
 
 
+@pytest.fixture(scope="session")
+def zipkin_server(dev_stack: Stack) -> dict[str, str]:
+    """The dev stack's trace backend (Zipkin): `url`, `spans` (where services export)."""
+    return _component_up(dev_stack, "zipkin")
+
+
+@pytest.fixture(scope="session")
+def prometheus_server(dev_stack: Stack) -> dict[str, str]:
+    """The dev stack's Prometheus (scraping every process of the stack): `url`, `promtool`."""
+    return _component_up(dev_stack, "prometheus")
+
+
 @pytest.fixture
 def pg_dsn(postgres_server: dict[str, str]) -> Iterator[str]:
     """DSN of a fresh, empty database that is dropped after the test."""

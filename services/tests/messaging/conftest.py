@@ -61,10 +61,10 @@ class Platform:
         return proc.start()
 
     def start_all(
-        self, *services: str, env: Mapping[str, Mapping[str, str]] | None = None
+        self, *services: str, env: Mapping[str, Mapping[str, str]] | None = None, wait: float = 60
     ) -> list[ServiceProcess]:
         """Several at once (starting is mostly imports: they overlap well); `env`: more variables
-        by service name."""
+        by service name; `wait`: seconds each may take to be healthy."""
         extra = env or {}
         procs = [
             ServiceProcess(service, {**self.env, **extra.get(service, {})}, self.log_dir)
@@ -74,7 +74,7 @@ class Platform:
         for proc in procs:
             proc.spawn()
         for proc in procs:
-            proc.wait_healthy(60)
+            proc.wait_healthy(wait)
         return procs
 
     def socket(self, **env: str) -> ServiceProcess:

@@ -14,6 +14,9 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 
+from opentelemetry.context import Context
+
+from parley.common import tracing
 from parley.common.chat.channels import chat_channel, user_channel
 from parley.common.events import CommandRejected, Event, StoredEventType, audience, encode
 from parley.common.kafka import KafkaProducer
@@ -29,29 +32,41 @@ class EventPublisher:
         self.topics = topics
 
     async def publish(
-        self, events: Sequence[StoredEventType], rejected: Sequence[CommandRejected] = ()
+        self,
+        events: Sequence[StoredEventType],
+        rejected: Sequence[CommandRejected] = (),
+        traces: Sequence[Context | None] | None = None,
     ) -> None:
+        """`traces`: each event's trace context (aligned with `events`), carried to the chat's
+        Redis channel (common/tracing.wrap) and in the events topic's record headers."""
         if not events and not rejected:
             return
         encoded = [(event, encode(event)) for event in events]
-        await asyncio.gather(self._redis(encoded, rejected), self._kafka(encoded))
+        await asyncio.gather(self._redis(encoded, rejected, traces), self._kafka(encoded, traces))
 
     async def _redis(
-        self, encoded: Sequence[tuple[StoredEventType, bytes]], rejected: Sequence[CommandRejected]
+        self,
+        encoded: Sequence[tuple[StoredEventType, bytes]],
+        rejected: Sequence[CommandRejected],
+        traces: Sequence[Context | None] | None = None,
     ) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            for event, data in encoded:
-                pipe.publish(chat_channel(self.prefix, event.chat_id), data)
+            for index, (event, data) in enumerate(encoded):
+                traced = tracing.wrap(data, traces[index]) if traces else data
+                pipe.publish(chat_channel(self.prefix, event.chat_id), traced)
                 for user_id in audience(event):
                     pipe.publish(user_channel(self.prefix, user_id), data)
             for rejection in rejected:
                 pipe.publish(user_channel(self.prefix, rejection.user_id), encode(rejection))
             await pipe.execute()
 
-    async def _kafka(self, encoded: Sequence[tuple[StoredEventType, bytes]]) -> None:
+    async def _kafka(
+        self, encoded: Sequence[tuple[StoredEventType, bytes]], traces: Sequence[Context | None] | None = None
+    ) -> None:
         if encoded:
             await self.producer.send_many(
-                [(self.topics.events, chat_key(event.chat_id), data) for event, data in encoded]
+                [(self.topics.events, chat_key(event.chat_id), data) for event, data in encoded],
+                traces=traces,
             )
 
     async def publish_live(self, chat_id: uuid.UUID, event: Event) -> None:

@@ -122,6 +122,9 @@ class Envoy(Component):
         response = httpx.get(f"http://{ports.HOST}:{ports.ENVOY_HEALTH}/ready", timeout=2)
         return response.status_code == 200
 
+    def scrape_targets(self) -> list[tuple[str, str]]:
+        return [(f"{ports.HOST}:{ports.ENVOY_HEALTH}", "/stats/prometheus")]
+
     def endpoints(self) -> dict[str, str]:
         return {
             "url": self.url,

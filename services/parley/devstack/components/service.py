@@ -96,6 +96,9 @@ class ServiceProcess(Component):
     def endpoints(self) -> dict[str, str]:
         return {"url": f"http://{ports.HOST}:{self.port}"}
 
+    def scrape_targets(self) -> list[tuple[str, str]]:
+        return [(f"{ports.HOST}:{self.port}", "/metrics")]
+
 
 def service_component(
     service: str,
