@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from parley.devstack.component import Component
+from parley.devstack.components.clamav import ClamAV
 from parley.devstack.components.envoy import Envoy
 from parley.devstack.components.kafka import Kafka
 from parley.devstack.components.kube.apiserver import KubeApiserver
@@ -33,6 +34,7 @@ COMPONENTS: dict[str, type[Component]] = {
         Smtp,
         Kafka,
         OpenSearch,
+        ClamAV,
         Etcd,
         KubeApiserver,
         KubeControllerManager,
@@ -57,6 +59,14 @@ COMPONENTS: dict[str, type[Component]] = {
             env={"PARLEY_CONSUMER_ENSURE_TOPICS": "true", "PARLEY_CONSUMER_INSTANCE_ID": "dev-0"},
         ),
         service_component("socket", requires=("postgres", "redis", "kafka", "svc-auth", "svc-consumer")),
+        # Makes its bucket (and the bucket's CORS for the entry point's origin) itself here; the
+        # operator does on Kubernetes.
+        service_component(
+            "storage",
+            requires=("postgres", "kafka", "s3", "clamav"),
+            migrates=True,
+            env={"PARLEY_S3_CREATE_BUCKET": "true"},
+        ),
         # The React client's static files (built on start when its sources changed).
         WebClient,
         # The entry point, last: it fetches auth's keys at start and routes to every service.
@@ -66,10 +76,18 @@ COMPONENTS: dict[str, type[Component]] = {
 
 PROFILES: dict[str, tuple[str, ...]] = {
     "core": ("postgres", "redis"),
-    "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp"),
+    "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp", "clamav"),
     "kube": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
     "node": ("kube-apiserver-pods", "containerd", "coredns", "kubelet", "kube-proxy"),
-    "platform": ("svc-auth", "svc-api", "svc-presence", "svc-consumer", "svc-socket", "svc-web"),
+    "platform": (
+        "svc-auth",
+        "svc-api",
+        "svc-presence",
+        "svc-consumer",
+        "svc-socket",
+        "svc-storage",
+        "svc-web",
+    ),
     "edge": ("envoy",),
 }
 # The real node needs root (a bridge, iptables, mounts): without it `all` leaves it out, and
