@@ -60,6 +60,11 @@ def create_app(settings: StorageSettings | None = None, *, jwks: JwksSource | No
         verifier = await start_verifier(settings, http, jwks)
         if settings.s3_create_bucket:
             await store.ensure_bucket(settings.s3_cors_origins)
+        elif settings.s3_set_cors and settings.s3_cors_origins:
+            try:
+                await store.set_cors(settings.s3_cors_origins)
+            except Exception as exc:
+                log.warning("could not set the bucket's CORS rule: %s", exc)
         db_ping = DatabasePing(settings.postgres_dsn.get_secret_value())
         kafka_ping = KafkaPing(settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}-health")
 

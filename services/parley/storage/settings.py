@@ -19,7 +19,6 @@ class StorageSettings(BaseServiceSettings):
                 "service_name",
                 "postgres_dsn",
                 "s3_endpoint",
-                "s3_public_endpoint",
                 "s3_access_key",
                 "s3_secret_key",
                 "s3_bucket",
@@ -43,6 +42,10 @@ class StorageSettings(BaseServiceSettings):
     s3_create_bucket: bool = Field(
         default=False,
         description="Create the bucket and set its CORS at start (the operator does on Kubernetes).",
+    )
+    s3_set_cors: bool = Field(
+        default=False,
+        description="Set the bucket's CORS rule (s3_cors_origins) at start; s3_create_bucket does too.",
     )
     s3_cors_origins: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:8080", "http://localhost:8080"],
