@@ -6,13 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from parley.common.text import single_line
 
 FileName = Annotated[
     str,
-    StringConstraints(
-        min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f/\\]+$", strip_whitespace=False
-    ),
+    StringConstraints(min_length=1, max_length=255, pattern=r"^[^/\\]+$"),
+    # No control characters, surrogates or bidirectional controls (a name shown as something else).
+    AfterValidator(single_line),
 ]
 ContentType = Annotated[
     str, StringConstraints(min_length=3, max_length=127, pattern=r"^[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+$")
