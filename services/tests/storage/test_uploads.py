@@ -166,3 +166,19 @@ async def test_hostile_files_fail_their_attachment_and_never_the_worker(
     done, _ = await upload(client, browser, ann, chat, png(), "image/png", "fine.png")
     assert (await settled(client, ann, done.json()["id"]))["status"] == "ready"
     assert app.state.jobs.task is not None and not app.state.jobs.task.done()
+
+
+async def test_the_bucket_lets_the_web_clients_origin_upload_and_read_etags(
+    app: FastAPI, browser: httpx.AsyncClient
+) -> None:
+    storage: Storage = app.state.storage
+    await storage.store.set_cors(["http://127.0.0.1:8080"])
+    url = await storage.store.presign_put("a/cors-test", timedelta(minutes=5))
+    preflight = {"Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "content-type"}
+    allowed = await browser.options(url, headers={"Origin": "http://127.0.0.1:8080", **preflight})
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "http://127.0.0.1:8080"
+    assert "PUT" in allowed.headers["access-control-allow-methods"]
+    assert "etag" in allowed.headers["access-control-expose-headers"].lower()
+    other = await browser.options(url, headers={"Origin": "http://elsewhere.test", **preflight})
+    assert "access-control-allow-origin" not in other.headers
