@@ -122,6 +122,9 @@ class JobWorker(Worker):
                 client_id=self.group_id,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                # A topic made just before (tests, a fresh installation) may have no partitions in
+                # the first metadata: look again after seconds, not after the default 5 minutes.
+                metadata_max_age_ms=10_000,
             )
             try:
                 await consumer.start()
