@@ -52,6 +52,21 @@ def pct(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
+RETRIES: list[str] = []
+
+
+async def put(http: httpx.AsyncClient, url: str, content: bytes) -> httpx.Response:
+    """A PUT as a browser's upload code makes it: tried again (twice) when the connection breaks."""
+    for attempt in range(3):
+        try:
+            return await http.put(url, content=content)
+        except httpx.TransportError as exc:
+            if attempt == 2:
+                raise
+            RETRIES.append(type(exc).__name__)
+    raise AssertionError("unreachable")
+
+
 async def upload(
     http: httpx.AsyncClient,
     url: str,
@@ -73,15 +88,15 @@ async def upload(
     plan = created.json()
     body: dict[str, Any] = {}
     if plan["upload"]["kind"] == "single":
-        put = await http.put(plan["upload"]["url"], content=data)
-        assert put.status_code == 200, put.text
+        answer = await put(http, plan["upload"]["url"], data)
+        assert answer.status_code == 200, answer.text
     else:
         size, parts = plan["upload"]["part_size"], []
         for part in plan["upload"]["parts"]:
             n = part["part_number"]
-            put = await http.put(part["url"], content=data[(n - 1) * size : n * size])
-            assert put.status_code == 200, put.text
-            parts.append({"part_number": n, "etag": put.headers["etag"]})
+            answer = await put(http, part["url"], data[(n - 1) * size : n * size])
+            assert answer.status_code == 200, answer.text
+            parts.append({"part_number": n, "etag": answer.headers["etag"]})
         body = {"parts": parts}
     done = await http.post(f"{url}/attachments/{plan['attachment']['id']}/complete", json=body, headers=auth)
     assert done.status_code == 200, done.text
@@ -159,7 +174,7 @@ async def bench(args: argparse.Namespace, dsn: str, endpoints: dict[str, dict[st
                 print(f"\n{args.uploads} concurrent uploads of {args.size_mb} MB through presigned URLs:")
                 rate = total_mb / uploaded
                 print(f"  all uploaded and completed in {uploaded:.1f} s ({rate:.0f} MB/s into S3)")
-                print(f"  outcome: {states}")
+                print(f"  outcome: {states}; PUTs retried after a broken connection: {len(RETRIES)}")
                 each = cpu / args.uploads * 1000
                 print(f"  storage process CPU: {cpu:.2f} s in all, {each:.1f} ms per upload")
                 p50, p99 = pct(post_ms, 0.5), pct(post_ms, 0.99)
