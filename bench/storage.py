@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,14 @@ def pct(values: list[float], q: float) -> float:
 RETRIES: list[str] = []
 
 
+@dataclass
+class Clients:
+    api: httpx.AsyncClient
+    """To the storage service; no keep-alive: an idle kept connection closed by the server at the
+    moment it is reused is the client's race, not the service's failure."""
+    s3: httpx.AsyncClient
+
+
 async def put(http: httpx.AsyncClient, url: str, content: bytes) -> httpx.Response:
     """A PUT as a browser's upload code makes it: tried again (twice) when the connection breaks."""
     for attempt in range(3):
@@ -68,7 +77,7 @@ async def put(http: httpx.AsyncClient, url: str, content: bytes) -> httpx.Respon
 
 
 async def upload(
-    http: httpx.AsyncClient,
+    http: Clients,
     url: str,
     token: str,
     chat: str,
@@ -78,7 +87,7 @@ async def upload(
 ) -> str:
     auth = {"Authorization": f"Bearer {token}"}
     started = time.perf_counter()
-    created = await http.post(
+    created = await http.api.post(
         f"{url}/attachments",
         json={"chat_id": chat, "file_name": "f", "size": len(data), "content_type": content_type},
         headers=auth,
@@ -88,17 +97,19 @@ async def upload(
     plan = created.json()
     body: dict[str, Any] = {}
     if plan["upload"]["kind"] == "single":
-        answer = await put(http, plan["upload"]["url"], data)
+        answer = await put(http.s3, plan["upload"]["url"], data)
         assert answer.status_code == 200, answer.text
     else:
         size, parts = plan["upload"]["part_size"], []
         for part in plan["upload"]["parts"]:
             n = part["part_number"]
-            answer = await put(http, part["url"], data[(n - 1) * size : n * size])
+            answer = await put(http.s3, part["url"], data[(n - 1) * size : n * size])
             assert answer.status_code == 200, answer.text
             parts.append({"part_number": n, "etag": answer.headers["etag"]})
         body = {"parts": parts}
-    done = await http.post(f"{url}/attachments/{plan['attachment']['id']}/complete", json=body, headers=auth)
+    done = await http.api.post(
+        f"{url}/attachments/{plan['attachment']['id']}/complete", json=body, headers=auth
+    )
     assert done.status_code == 200, done.text
     return str(plan["attachment"]["id"])
 
@@ -152,13 +163,28 @@ async def bench(args: argparse.Namespace, dsn: str, endpoints: dict[str, dict[st
             chat = await platform.chat([user for user, _ in people])
             tokens = [token for _, token in people]
             print(f"cores: {os.cpu_count()}; load average before: {os.getloadavg()} (the machine is shared)")
-            async with httpx.AsyncClient(
-                timeout=600, limits=httpx.Limits(max_connections=args.uploads * 2)
-            ) as http:
+            limits = httpx.Limits(max_connections=args.uploads * 2)
+            async with (
+                httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_keepalive_connections=0)) as api,
+                httpx.AsyncClient(timeout=600, limits=limits) as s3_http,
+            ):
+                http = Clients(api, s3_http)
                 # Phase 1: no clamd, files that get no preview: the request path alone.
                 storage = platform.start("storage", **env, PARLEY_STORAGE_CLAMD_ADDRESS="")
                 data = b"PK\x03\x04" + os.urandom(args.size_mb * MB - 4)
                 post_ms: list[float] = []
+                for i in range(args.sequential):
+                    started = time.perf_counter()
+                    created = await api.post(
+                        f"{storage.url}/attachments",
+                        json={"chat_id": chat, "file_name": "f", "size": 10, "content_type": "text/plain"},
+                        headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
+                    )
+                    assert created.status_code == 201, created.text
+                    post_ms.append((time.perf_counter() - started) * 1000)
+                p50, p99 = pct(post_ms, 0.5), pct(post_ms, 0.99)
+                print(f"\n{args.sequential} POST /attachments one at a time: p50 {p50} ms, p99 {p99} ms")
+                post_ms = []
                 before = _ticks(storage.pid)
                 started = time.perf_counter()
                 ids = await asyncio.gather(
@@ -230,6 +256,7 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=100, help="concurrent uploads (default 100)")
     parser.add_argument("--size-mb", type=int, default=10, help="MB per upload (default 10)")
     parser.add_argument("--pictures", type=int, default=100, help="pictures for the preview phase")
+    parser.add_argument("--sequential", type=int, default=200, help="POSTs one at a time, for latency")
     args = parser.parse_args()
     endpoints = Stack().up(["postgres", "redis", "kafka", "s3", "clamav"])
     with fresh_database(endpoints["postgres"]) as dsn:
