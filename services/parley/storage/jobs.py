@@ -48,6 +48,10 @@ class Processor:
         if row is None or row.status != "scanning":
             return
         key = row.object_key
+        if await storage.store.size(key) is None:
+            # Gone from the bucket behind our back: waiting would hold the partition for ever.
+            await storage.fail(attachment_id, "object_missing")
+            return
         scanned = False
         if self.clamd is not None:
             async with storage.store.stream(key) as chunks:
