@@ -19,6 +19,7 @@ import psycopg
 import pytest
 import schemathesis
 import uvicorn
+from aiokafka.admin import AIOKafkaAdminClient
 from hypothesis import HealthCheck, given, settings
 from parley.common.db import Database
 from parley.common.kafka import ensure_topics
@@ -134,6 +135,12 @@ def live(
             client = s3.minio_client(s3_server)
             async with client:
                 await s3.remove_bucket(client, bucket)
+            admin = AIOKafkaAdminClient(bootstrap_servers=running_kafka)
+            await admin.start()
+            try:
+                await admin.delete_topics([topics.attachment_jobs])
+            finally:
+                await admin.close()
 
         asyncio.run(cleanup())
 
