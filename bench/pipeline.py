@@ -668,7 +668,7 @@ def start_edge(jwks_url: str, socket: ServiceProcess, log_dir: Path) -> EnvoyPro
     jwks = urlsplit(jwks_url)
     assert jwks.hostname is not None and jwks.port is not None
     auth = Upstream(jwks.hostname, jwks.port)
-    upstreams = {"auth": auth, "api": auth, "presence": auth, "web": auth}
+    upstreams = {"auth": auth, "api": auth, "presence": auth, "storage": auth, "web": auth}
     upstreams["socket"] = Upstream("127.0.0.1", socket.port)
     policy = EdgePolicy(issuer=ISSUER, jwks_path=jwks.path, requests_per_second=100_000, burst=100_000)
     return EnvoyProcess(policy, upstreams, log_dir).start()

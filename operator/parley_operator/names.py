@@ -16,7 +16,15 @@ PART_OF = "parley"
 HTTP_PORT = 8000
 SERVICE_PORT = 80
 
-TOPICS = ("commands", "events", "connections", "presence", "notifications", "notifications.dlq")
+TOPICS = (
+    "commands",
+    "events",
+    "connections",
+    "presence",
+    "notifications",
+    "notifications.dlq",
+    "attachments.jobs",
+)
 """Topic suffixes (DESIGN.md); the spec's `notificationsDlq` is the `notifications.dlq` topic."""
 TOPIC_VERSION = "v1"
 

@@ -97,6 +97,7 @@ def test_defaults_cascade_from_empty_objects() -> None:
         "presence": ({}, 6),
         "notifications": ({}, 6),
         "notificationsDlq": ({}, 1),
+        "attachmentsJobs": ({}, 6),
     }
     assert "default" not in topics["properties"]["commands"]["properties"]["replicationFactor"]
     assert spec["properties"]["deletionPolicy"]["enum"] == ["Retain", "Delete"]

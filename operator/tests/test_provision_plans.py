@@ -34,7 +34,15 @@ def test_topics_are_named_per_installation_and_sized_from_the_spec() -> None:
     wants = {w.name: w for w in wanted_topics(parse_spec(FULL), INST)}
     assert sorted(wants) == sorted(
         f"chat.acme.{t}.v1"
-        for t in ("commands", "events", "connections", "presence", "notifications", "notifications.dlq")
+        for t in (
+            "commands",
+            "events",
+            "connections",
+            "presence",
+            "notifications",
+            "notifications.dlq",
+            "attachments.jobs",
+        )
     )
     commands = wants["chat.acme.commands.v1"]
     assert (commands.partitions, commands.replication_factor) == (24, None)

@@ -13,6 +13,7 @@ SERVICES: dict[str, str] = {
     "socket": "parley.socket.server:main",
     "web": "parley.web.app:create_app",
     "search": "parley.search.app:create_app",
+    "storage": "parley.storage.app:create_app",
 }
 
 # The socket holds tens of thousands of idle WebSocket connections; it runs its own small server

@@ -27,7 +27,15 @@ pytestmark = pytest.mark.kube
 
 READY_TIMEOUT = 240.0
 PLATFORM = "chat"
-TOPICS = ("commands", "events", "connections", "presence", "notifications", "notificationsDlq")
+TOPICS = (
+    "commands",
+    "events",
+    "connections",
+    "presence",
+    "notifications",
+    "notificationsDlq",
+    "attachmentsJobs",
+)
 
 
 def service_account_kubeconfig(admin: Path, api: Any, namespace: str, account: str, path: Path) -> Path:
@@ -266,7 +274,15 @@ def test_the_platform_reaches_ready_with_the_operator_from_the_source_tree(
         }
         prefix = f"{ns}.{PLATFORM}."
         topics = asyncio.run(topics_with_prefix(kafka_bootstrap, prefix))
-        suffixes = ("commands", "events", "connections", "presence", "notifications", "notifications.dlq")
+        suffixes = (
+            "commands",
+            "events",
+            "connections",
+            "presence",
+            "notifications",
+            "notifications.dlq",
+            "attachments.jobs",
+        )
         assert topics == sorted(f"{prefix}{suffix}.v1" for suffix in suffixes)
         hpa = kubernetes.client.AutoscalingV2Api(k8s_api).read_namespaced_horizontal_pod_autoscaler(
             f"{PLATFORM}-socket", ns

@@ -26,6 +26,7 @@ from parley.presence.settings import PresenceSettings
 from parley.search.settings import SearchSettings
 from parley.serve import SERVICES
 from parley.socket.settings import SocketSettings
+from parley.storage.settings import StorageSettings
 from parley.web.settings import WebSettings
 from parley_operator.api.spec import ChatPlatformSpec, parse_spec
 from parley_operator.names import TOPICS, Installation
@@ -38,6 +39,7 @@ SETTINGS: dict[str, type[BaseServiceSettings]] = {
     "consumer": ConsumerSettings,
     "search": SearchSettings,
     "presence": PresenceSettings,
+    "storage": StorageSettings,
     "web": WebSettings,
     "migrate": BaseServiceSettings,  # `parley migrate`
 }
@@ -55,6 +57,9 @@ def stand_in_secrets(spec: ChatPlatformSpec) -> dict[tuple[str, str], str]:
         (spec.postgres.secret_name, spec.postgres.dsn_key): "postgresql://parley:pw@pg.db.svc:5432/parley",
         (spec.redis.secret_name, spec.redis.url_key): "redis://:pw@redis.db.svc:6379/0",
         (spec.opensearch.secret_name, spec.opensearch.url_key): "http://opensearch.db.svc:9200",
+        (spec.s3.secret_name, spec.s3.endpoint_key): "https://s3.store.svc:9000",
+        (spec.s3.secret_name, spec.s3.access_key_key): "access",
+        (spec.s3.secret_name, spec.s3.secret_key_key): "secret",
     }
 
 

@@ -45,7 +45,15 @@ PLATFORM = "chat"
 FIRST_VERSION = "0.1.0"
 NEXT_VERSION = "0.1.1"
 READY_TIMEOUT = 600.0
-TOPICS = ("commands", "events", "connections", "presence", "notifications", "notificationsDlq")
+TOPICS = (
+    "commands",
+    "events",
+    "connections",
+    "presence",
+    "notifications",
+    "notificationsDlq",
+    "attachmentsJobs",
+)
 
 
 @dataclass
@@ -87,7 +95,7 @@ class Installation:
         services = {
             **{
                 name: {"replicas": 1}
-                for name in ("gateway", "auth", "api", "consumer", "presence", "web", "search")
+                for name in ("gateway", "auth", "api", "consumer", "presence", "storage", "web", "search")
             },
             "socket": {"replicas": 2},
         }
@@ -260,9 +268,17 @@ def test_the_platform_becomes_ready_with_real_pods(installation: Installation) -
     # Every pod of the platform really runs on the real node, Ready by its probes.
     pods = service_pods(inst)
     components = {p.metadata.labels["app.kubernetes.io/component"] for p in pods}
-    assert {"gateway", "auth", "api", "socket", "consumer", "presence", "web", "search"} <= components, (
-        describe_pods(inst)
-    )
+    assert {
+        "gateway",
+        "auth",
+        "api",
+        "socket",
+        "consumer",
+        "presence",
+        "storage",
+        "web",
+        "search",
+    } <= components, describe_pods(inst)
     for pod in pods:
         assert pod.spec.node_name == NODE_NAME, describe_pods(inst)
         assert running_and_ready(pod), describe_pods(inst)
@@ -348,6 +364,72 @@ async def test_two_users_register_log_in_and_chat(installation: Installation) ->
         ).fetchall()
     gateway_ips = {pod.status.pod_ip for pod in installation.pods("gateway")}
     assert rows and all(address not in gateway_ips | {None} for (address,) in rows), (rows, gateway_ips)
+
+
+@pytest.mark.timeout(300)
+async def test_an_attachment_goes_up_to_s3_and_down_to_the_other_member_through_the_edge(
+    installation: Installation,
+) -> None:
+    """POST /api/attachments through the operator's Envoy to the storage pod, the bytes PUT straight
+    to the S3 server at the URL the pod signed (the dev stack's, as pods and this host reach it),
+    complete, a message carrying it, and the other member's download by the redirect."""
+    endpoints = installation.endpoints()
+    data = b"minutes of the meeting\n" * 100
+    async with httpx.AsyncClient(timeout=20) as http:
+        alice = await register_and_login(http, endpoints, "alice")
+        bob = await register_and_login(http, endpoints, "bob")
+        chat_id = await direct_chat(http, endpoints, alice, bob)
+        as_alice = {"Authorization": f"Bearer {alice.token}"}
+        created = await http.post(
+            f"{endpoints.api}/attachments",
+            json={
+                "chat_id": chat_id,
+                "file_name": "minutes.txt",
+                "size": len(data),
+                "content_type": "text/plain",
+            },
+            headers=as_alice,
+        )
+        assert created.status_code == 201, created.text
+        plan = created.json()
+        attachment_id = plan["attachment"]["id"]
+        put = await http.put(plan["upload"]["url"], content=data, headers={"Content-Type": "text/plain"})
+        assert put.status_code == 200, put.text
+        done = await http.post(f"{endpoints.api}/attachments/{attachment_id}/complete", headers=as_alice)
+        assert done.status_code == 200, done.text
+
+        def ready() -> bool:
+            info = httpx.get(
+                f"{endpoints.api}/attachments/{attachment_id}/info", headers=as_alice, timeout=10
+            )
+            assert info.status_code == 200 and info.json()["status"] != "failed", info.text
+            return bool(info.json()["status"] == "ready")
+
+        await asyncio.to_thread(wait_for, ready, 120, "the attachment's job (scan and preview)")
+        a = await ChatClient.connect(endpoints.socket, alice.token, name="alice", via="subprotocol")
+        try:
+            await a.send_json(
+                {
+                    "type": "send",
+                    "chat_id": chat_id,
+                    "client_id": uuid.uuid4().hex,
+                    "body": "",
+                    "attachments": [attachment_id],
+                }
+            )
+            await a.wait_until(
+                lambda: len(a.messages(chat_id)) == 1, within=60, what="the message with the file"
+            )
+        finally:
+            await a.close()
+        assert a.messages(chat_id)[0]["message"]["attachments"] == [attachment_id]
+        redirect = await http.get(
+            f"{endpoints.api}/attachments/{attachment_id}", headers={"Authorization": f"Bearer {bob.token}"}
+        )
+        assert redirect.status_code == 302, redirect.text
+        got = await http.get(redirect.headers["location"])
+        assert got.status_code == 200 and got.content == data
+        assert got.headers["content-disposition"].startswith("attachment;")
 
 
 async def two_users(endpoints: Endpoints) -> tuple[User, User, str]:

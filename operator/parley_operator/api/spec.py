@@ -22,12 +22,13 @@ SERVICE_NAMES = (
     "socket",
     "consumer",
     "presence",
+    "storage",
     "web",
     "search",
 )
 """The services the operator deploys: those the image has (`parley serve`) and the gateway (Envoy);
 the issue that builds a service (storage, notification, search) adds it here and to `Services`."""
-UNBUILT_SERVICES = frozenset({"storage", "notification"})
+UNBUILT_SERVICES = frozenset({"notification"})
 """Services of DESIGN.md not built yet; earlier CRDs had them (see `Services`)."""
 
 # RFC 1123 subdomain (Secret names) and Secret data keys, as the apiserver checks them.
@@ -205,6 +206,8 @@ class Services(SpecModel):
     socket: SocketServiceSpec = nested(SocketServiceSpec)
     consumer: ServiceSpec = nested(ServiceSpec)
     presence: ServiceSpec = nested(ServiceSpec)
+    storage: ServiceSpec = nested(ServiceSpec)
+    """Attachments (`parley serve storage`): presigned uploads and downloads, scans, previews."""
     web: ServiceSpec = nested(ServiceSpec)
     """The static file server of the web client (`parley serve web`), behind the entry point at `/`."""
     search: ServiceSpec = nested(ServiceSpec)
@@ -275,6 +278,8 @@ class Topics(SpecModel):
     presence: TopicSpec = nested(TopicSpec)
     notifications: TopicSpec = nested(TopicSpec)
     notifications_dlq: DeadLetterTopicSpec = nested(DeadLetterTopicSpec)
+    attachments_jobs: TopicSpec = nested(TopicSpec)
+    """Completed uploads for the storage service to scan and preview (`attachments.jobs`)."""
 
 
 class KafkaSpec(SpecModel):
@@ -310,6 +315,24 @@ class S3Spec(SpecModel):
     """Bucket name; defaults to `parley-<namespace>-<platform>`."""
     abort_incomplete_uploads_after_days: int = Field(1, ge=1, le=365)
     """Lifecycle rule: multipart uploads left unfinished this long are aborted."""
+    public_endpoint: str | None = Field(None, max_length=2048, pattern="^https?://[^/?#]+/?$")
+    """Where browsers reach the S3 server (scheme and host), when not at the Secret's endpoint: the
+    storage service signs the upload and download URLs it hands out for this address, and the
+    entry point's Content-Security-Policy allows uploads to it."""
+
+
+class StorageSpec(SpecModel):
+    """Attachments: limits of the storage service."""
+
+    max_file_megabytes: int = Field(100, ge=1, le=5_000_000)
+    """Largest attachment, in MiB."""
+    quota_megabytes_per_user: int = Field(2048, ge=1, le=100_000_000)
+    """What one user's attachments may take up together, in MiB."""
+    uploads_per_minute: int = Field(60, ge=1, le=100_000)
+    """Uploads one user may start per minute."""
+    clamd_address: str | None = Field(None, max_length=255, pattern="^[^:/ ]+:[0-9]{1,5}$")
+    """host:port of a clamd that attachments are scanned with (INSTREAM) before anyone can read
+    them; unset: attachments become readable unscanned (and say so)."""
 
 
 class OpenSearchSpec(SpecModel):
@@ -507,6 +530,7 @@ class ChatPlatformSpec(SpecModel):
     opensearch: OpenSearchSpec
     auth: AuthSpec = nested(AuthSpec)
     notification: NotificationSpec = nested(NotificationSpec)
+    storage: StorageSpec = nested(StorageSpec)
     ingress: IngressSpec | None = None
     entry_point: EntryPointSpec = nested(EntryPointSpec)
     observability: ObservabilitySpec = nested(ObservabilitySpec)

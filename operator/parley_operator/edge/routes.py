@@ -6,6 +6,7 @@
 | `/.well-known/…` | auth | unchanged | no (JWKS, discovery) |
 | `/api/presence` | presence | `/presence` | yes |
 | `/api/search` | search | `/search` | yes |
+| `/api/attachments…` | storage | `/attachments…` | yes |
 | `/api/…` | api | `/…` | yes |
 | `/ws` | socket (WebSocket upgrade) | unchanged | yes (subprotocol or header) |
 | everything else | web (the static client) | unchanged | no |
@@ -41,6 +42,7 @@ ROUTES: tuple[Route, ...] = (
     Route("discovery", "/.well-known/", "auth"),
     Route("presence", "/api/presence", "presence", rewrite="/presence", jwt=True, exact=True),
     Route("search", "/api/search", "search", rewrite="/search", jwt=True, exact=True),
+    Route("attachments", "/api/attachments", "storage", rewrite="/attachments", jwt=True),
     Route("api", "/api/", "api", rewrite="/", jwt=True),
     Route("socket", "/ws", "socket", jwt=True, websocket=True, exact=True),
     Route("web", "/", "web"),
@@ -49,21 +51,29 @@ ROUTES: tuple[Route, ...] = (
 
 BACKENDS: tuple[str, ...] = tuple(dict.fromkeys(route.backend for route in ROUTES))
 
-# Strict: the web client is static files of its own origin, talking to its own origin only.
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: blob:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
+
+def content_security_policy(upload_origins: tuple[str, ...] = ()) -> str:
+    """Strict: the web client is static files of its own origin, talking to its own origin only,
+    and to the S3 server's public origin when attachments go there straight from the browser
+    (presigned PUTs: connect-src; pictures read through presigned GETs: img-src)."""
+    extra = "".join(f" {origin}" for origin in upload_origins)
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src 'self' data: blob:{extra}",
+            "font-src 'self'",
+            f"connect-src 'self'{extra}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
     )
-)
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 @dataclass(frozen=True)
@@ -93,11 +103,13 @@ class EdgePolicy:
     """Proxies in front of Envoy whose X-Forwarded-For entries are trusted (the client address is
     the one they saw); 0 when clients connect to Envoy directly."""
     websocket_idle_seconds: int = 600
+    upload_origins: tuple[str, ...] = ()
+    """Origins (scheme://host[:port]) of the S3 server as browsers reach it: allowed by the CSP."""
     routes: tuple[Route, ...] = field(default=ROUTES)
 
     def security_headers(self) -> dict[str, str]:
         headers = {
-            "content-security-policy": CONTENT_SECURITY_POLICY,
+            "content-security-policy": content_security_policy(self.upload_origins),
             "x-content-type-options": "nosniff",
             "referrer-policy": "no-referrer",
             "x-frame-options": "DENY",

@@ -68,7 +68,34 @@ def service_env(inp: RenderInput, service: str) -> dict[str, str]:
     if service == "search":
         # The alias and index generations the operator names (and deletes with the platform).
         return {"PARLEY_SEARCH_INDEX_PREFIX": inp.installation.prefix}
+    if service == "storage":
+        return storage_env(inp)
     return {}
+
+
+MiB = 1024 * 1024
+
+
+def storage_env(inp: RenderInput) -> dict[str, str]:
+    """The bucket the operator provisions, the limits of spec.storage, and the S3 address clients
+    use. The service sets the bucket's CORS rule at start, for the platform's public origin (the
+    browser uploads straight to S3 from the web client's page)."""
+    spec, inst = inp.spec, inp.installation
+    storage = spec.storage
+    env = {
+        "PARLEY_S3_BUCKET": spec.s3.bucket or inst.default_bucket,
+        "PARLEY_S3_REGION": spec.s3.region,
+        "PARLEY_S3_SET_CORS": "true",
+        "PARLEY_S3_CORS_ORIGINS": json.dumps([public_url(inp).rstrip("/")]),
+        "PARLEY_STORAGE_MAX_FILE_BYTES": str(storage.max_file_megabytes * MiB),
+        "PARLEY_STORAGE_QUOTA_BYTES": str(storage.quota_megabytes_per_user * MiB),
+        "PARLEY_STORAGE_UPLOADS_PER_MINUTE": str(storage.uploads_per_minute),
+    }
+    if spec.s3.public_endpoint:
+        env["PARLEY_S3_PUBLIC_ENDPOINT"] = spec.s3.public_endpoint.rstrip("/")
+    if storage.clamd_address:
+        env["PARLEY_STORAGE_CLAMD_ADDRESS"] = storage.clamd_address
+    return env
 
 
 def _seconds(duration: str) -> str:

@@ -67,6 +67,8 @@ def edge_policy(spec: ChatPlatformSpec, inst: Installation) -> EdgePolicy:
         tls=ingress is not None and ingress.tls is not None,
         # Behind the Ingress controller, the client is the address it saw.
         trusted_hops=1 if ingress is not None else 0,
+        # The storage service's presigned URLs point there: the browser uploads to it directly.
+        upload_origins=(spec.s3.public_endpoint.rstrip("/"),) if spec.s3.public_endpoint else (),
     )
 
 

@@ -19,6 +19,7 @@ SERVICE_NEEDS: dict[str, frozenset[str]] = {
     "socket": frozenset({"postgres", "redis"}),
     "consumer": frozenset({"postgres", "redis"}),
     "presence": frozenset({"redis"}),
+    "storage": frozenset({"postgres", "s3"}),
     "web": frozenset(),
     "search": frozenset({"postgres", "opensearch"}),
     "migrate": frozenset({"postgres"}),
@@ -39,8 +40,11 @@ def secret_envs(spec: ChatPlatformSpec, needs: frozenset[str]) -> list[dict[str,
         env.append(secret_env("PARLEY_REDIS_URL", spec.redis.secret_name, spec.redis.url_key))
     if "opensearch" in needs:
         env.append(secret_env("PARLEY_OPENSEARCH_URL", spec.opensearch.secret_name, spec.opensearch.url_key))
-    # S3, SMTP and SMS credentials come with the services that use them (storage, notification),
-    # each in its own issue.
+    if "s3" in needs:
+        s3 = spec.s3
+        env.append(secret_env("PARLEY_S3_ENDPOINT", s3.secret_name, s3.endpoint_key))
+        env.append(secret_env("PARLEY_S3_ACCESS_KEY", s3.secret_name, s3.access_key_key))
+        env.append(secret_env("PARLEY_S3_SECRET_KEY", s3.secret_name, s3.secret_key_key))
     return env
 
 

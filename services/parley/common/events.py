@@ -332,11 +332,28 @@ class PresenceChanged(Event):
 PresenceEvent = Annotated[PresenceChanged, Field(discriminator="type")]
 
 
+# --- attachments (storage service -> its own job topic) -----------------------------------------
+
+
+class AttachmentUploaded(Event):
+    """An upload was completed and passed the size and type checks: scan it, preview it."""
+
+    type: Literal["attachment.uploaded"] = "attachment.uploaded"
+    attachment_id: uuid.UUID
+    chat_id: uuid.UUID
+    uploader_id: uuid.UUID
+    content_type: str
+
+
+AttachmentEvent = Annotated[AttachmentUploaded, Field(discriminator="type")]
+
+
 COMMANDS: TypeAdapter[SendMessage | EditMessage | DeleteMessage | ReactToMessage] = TypeAdapter(Command)
 STORED_EVENTS: TypeAdapter[StoredEventType] = TypeAdapter(StoredEvent)
 LIVE_EVENTS: TypeAdapter[StoredEventType | ReadUpdated | Typing | CommandRejected] = TypeAdapter(LiveEvent)
 CONNECTION_EVENTS: TypeAdapter[ConnectionEventType | InstanceEventType] = TypeAdapter(ConnectionEvent)
 PRESENCE_EVENTS: TypeAdapter[PresenceChanged] = TypeAdapter(PresenceEvent)
+ATTACHMENT_EVENTS: TypeAdapter[AttachmentUploaded] = TypeAdapter(AttachmentEvent)
 
 
 def encode(event: Event) -> bytes:
@@ -364,6 +381,10 @@ def parse_connection_event(data: bytes | str) -> ConnectionEventType | InstanceE
 
 def parse_presence_event(data: bytes | str) -> PresenceChanged:
     return PRESENCE_EVENTS.validate_json(data)
+
+
+def parse_attachment_event(data: bytes | str) -> AttachmentUploaded:
+    return ATTACHMENT_EVENTS.validate_json(data)
 
 
 def audience(event: StoredEventType) -> list[uuid.UUID]:

@@ -49,6 +49,11 @@ class Topics:
         """Notifications that failed every retry."""
         return self._name("notifications.dlq.v1")
 
+    @property
+    def attachment_jobs(self) -> str:
+        """Completed uploads to scan and preview (key: attachment id), for the storage service."""
+        return self._name("attachments.jobs.v1")
+
     def all(self) -> list[str]:
         return [
             self.commands,
@@ -57,6 +62,7 @@ class Topics:
             self.presence,
             self.notifications,
             self.notifications_dlq,
+            self.attachment_jobs,
         ]
 
 

@@ -13,6 +13,7 @@ OPENSEARCH = 19200
 OPENSEARCH_TRANSPORT = 19300
 S3 = 19000
 SMTP = 11025
+CLAMD = 13310  # clamd (INSTREAM), for the storage service's scans
 SMTP_HTTP = 11080  # optional: a small reader for received mail, if the SMTP component wants one
 ETCD = 12379
 ETCD_PEER = 12380

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from parley.devstack.component import Component
+from parley.devstack.components.clamav import ClamAV
 from parley.devstack.components.envoy import Envoy
 from parley.devstack.components.kafka import Kafka
 from parley.devstack.components.kube.apiserver import KubeApiserver
@@ -35,6 +36,7 @@ COMPONENTS: dict[str, type[Component]] = {
         Smtp,
         Kafka,
         OpenSearch,
+        ClamAV,
         # Observability, before the services: they export traces to Zipkin from their start.
         Prometheus,
         Zipkin,
@@ -68,6 +70,14 @@ COMPONENTS: dict[str, type[Component]] = {
             requires=("postgres", "kafka", "opensearch"),
             env={"PARLEY_SEARCH_ENSURE_TOPICS": "true"},
         ),
+        # Makes its bucket (and the bucket's CORS for the entry point's origin) itself here; the
+        # operator does on Kubernetes.
+        service_component(
+            "storage",
+            requires=("postgres", "kafka", "s3", "clamav"),
+            migrates=True,
+            env={"PARLEY_S3_CREATE_BUCKET": "true"},
+        ),
         # The React client's static files (built on start when its sources changed).
         WebClient,
         # The entry point, last: it fetches auth's keys at start and routes to every service.
@@ -77,7 +87,7 @@ COMPONENTS: dict[str, type[Component]] = {
 
 PROFILES: dict[str, tuple[str, ...]] = {
     "core": ("postgres", "redis"),
-    "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp"),
+    "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp", "clamav"),
     "kube": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
     "node": ("kube-apiserver-pods", "containerd", "coredns", "kubelet", "kube-proxy"),
     "platform": (
@@ -87,6 +97,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
         "svc-consumer",
         "svc-socket",
         "svc-search",
+        "svc-storage",
         "svc-web",
     ),
     "edge": ("envoy",),

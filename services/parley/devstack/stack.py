@@ -23,6 +23,7 @@ ENV_FROM_ENDPOINTS: dict[tuple[str, str], str] = {
     ("smtp", "port"): "PARLEY_SMTP_PORT",
     ("kafka", "bootstrap"): "PARLEY_KAFKA_BOOTSTRAP",
     ("opensearch", "url"): "PARLEY_OPENSEARCH_URL",
+    ("clamav", "address"): "PARLEY_STORAGE_CLAMD_ADDRESS",
     ("kube-apiserver", "kubeconfig"): "KUBECONFIG",
     ("zipkin", "spans"): "PARLEY_TRACE_ENDPOINT",
     ("zipkin", "sample_ratio"): "PARLEY_TRACE_SAMPLE_RATIO",

@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 
 # Each import registers its tables on SQLModel.metadata.
 import parley.auth.models
+import parley.common.chat.attachments
 import parley.common.chat.models
 import parley.common.outbox
 import parley.common.users.models

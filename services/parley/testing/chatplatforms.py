@@ -71,7 +71,15 @@ def create_infra_secrets(
 
 def platform_spec(kafka_bootstrap: str, version: str = "1.0.0", **overrides: Any) -> dict[str, Any]:
     """A small platform on the dev stack: one replica per service, one-partition topics."""
-    topics = ("commands", "events", "connections", "presence", "notifications", "notificationsDlq")
+    topics = (
+        "commands",
+        "events",
+        "connections",
+        "presence",
+        "notifications",
+        "notificationsDlq",
+        "attachmentsJobs",
+    )
     spec: dict[str, Any] = {
         "version": version,
         "deletionPolicy": "Delete",
@@ -84,6 +92,7 @@ def platform_spec(kafka_bootstrap: str, version: str = "1.0.0", **overrides: Any
                 "socket",
                 "consumer",
                 "presence",
+                "storage",
                 "web",
             )
         },

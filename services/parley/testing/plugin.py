@@ -56,6 +56,12 @@ def s3_server(dev_stack: Stack) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def clamav_server(dev_stack: Stack) -> dict[str, str]:
+    """clamd on the test signatures only (EICAR): `address` is its host:port."""
+    return _component_up(dev_stack, "clamav")
+
+
+@pytest.fixture(scope="session")
 def smtp_server(dev_stack: Stack) -> dict[str, str]:
     return _component_up(dev_stack, "smtp")
 

@@ -215,6 +215,7 @@ def test_topic_names() -> None:
         "prod.chat.presence.v1",
         "prod.chat.notifications.v1",
         "prod.chat.notifications.dlq.v1",
+        "prod.chat.attachments.jobs.v1",
     ]
     assert chat_key(CHAT) == str(CHAT).encode()
 

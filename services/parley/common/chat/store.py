@@ -25,6 +25,7 @@ from typing import TypedDict
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from parley.common.chat.attachments import AttachmentClaims, release_attachments
 from parley.common.chat.changes import insert_changes
 from parley.common.chat.models import chat_changes, chat_members, chats, message_reactions, messages
 from parley.common.chat.seq import LockedChat, lock_chats
@@ -118,6 +119,7 @@ async def store_commands(
         return []
     now = now or datetime.now(UTC)
     batch = await _load(conn, commands)
+    claims = await AttachmentClaims.load(conn, commands)
     outcomes: list[Outcome] = []
     earlier: dict[object, Outcome] = {}  # repeats inside the batch get the first one's outcome
     for command in commands:
@@ -130,10 +132,12 @@ async def store_commands(
                 Stored(command, repeat.event, duplicate=True) if isinstance(repeat, Stored) else repeat
             )
         else:
-            outcome = _decide(batch, command, now)
+            outcome = _decide(batch, command, now, claims)
         for key in keys:
             earlier.setdefault(key, outcome)
         outcomes.append(outcome)
+    # Before the messages are written: a message deleted in this batch releases what it took.
+    await claims.write(conn)
     await _write(conn, batch, now)
     return [
         Stored(o.command, batch.replaced[id(o.event)], o.duplicate)
@@ -225,7 +229,7 @@ async def _load(conn: AsyncConnection, commands: Sequence[ChatCommand]) -> _Batc
     return _Batch(locked, roles, sent, by_command, targets, reactions)
 
 
-def _decide(batch: _Batch, command: ChatCommand, now: datetime) -> Outcome:
+def _decide(batch: _Batch, command: ChatCommand, now: datetime, claims: AttachmentClaims) -> Outcome:
     stored = batch.by_command.get(command.command_id)
     if stored is None and isinstance(command, SendMessage):
         stored = batch.sent.get((command.user_id, command.client_id))
@@ -242,6 +246,12 @@ def _decide(batch: _Batch, command: ChatCommand, now: datetime) -> Outcome:
     if isinstance(command, SendMessage):
         if command.reply_to_seq is not None and (command.chat_id, command.reply_to_seq) not in batch.targets:
             return Rejected(command, "reply_target_not_found", "The message replied to does not exist.")
+        if command.attachments:
+            if (problem := claims.problem(command)) is not None:
+                return Rejected(command, *problem)
+            accepted = _accept(batch, command, now)
+            claims.claim(command, accepted.event.seq)
+            return accepted
         return _accept(batch, command, now)
 
     target = batch.targets.get((command.chat_id, command.message_seq))
@@ -454,6 +464,7 @@ async def _delete_messages(
     """A deleted message keeps its place (a tombstone, so history and sync stay in step) but loses
     its content: body, attachments and reactions, also in the change log's earlier events."""
     key_list = sa.tuple_(messages.c.chat_id, messages.c.seq).in_(keys)
+    await release_attachments(conn, keys)
     await conn.execute(sa.update(messages).where(key_list).values(body="", attachments=[], deleted_at=now))
     await conn.execute(
         sa.delete(message_reactions).where(

@@ -31,7 +31,8 @@ def edge_config(issuer: str) -> dict[str, object]:
 
     upstreams = {name: Upstream(ports.HOST, ports.SERVICES[name]) for name in BACKENDS}
     return envoy_bootstrap(
-        EdgePolicy(issuer=issuer),
+        # The storage service hands out URLs of the dev S3 server (browsers upload straight to it).
+        EdgePolicy(issuer=issuer, upload_origins=(f"http://{ports.HOST}:{ports.S3}",)),
         upstreams,
         listen=Upstream(ports.HOST, ports.ENVOY),
         health=Upstream(ports.HOST, ports.ENVOY_HEALTH),

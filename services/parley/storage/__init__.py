@@ -1,0 +1,1 @@
+"""The storage service: attachments on S3, readable only by the chat's members (docs/storage.md)."""
