@@ -12,6 +12,7 @@ SERVICES: dict[str, str] = {
     "consumer": "parley.consumer.app:create_app",
     "socket": "parley.socket.server:main",
     "web": "parley.web.app:create_app",
+    "notification": "parley.notification.app:create_app",
 }
 
 # The socket holds tens of thousands of idle WebSocket connections; it runs its own small server

@@ -39,7 +39,7 @@ def new_app(
     install_error_handlers(app)
     # Outermost last: request ids and metrics see even a 413 from the body limit.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    install_telemetry(app, settings.service_name)
+    app.state.metrics = install_telemetry(app, settings.service_name)
 
     def answer(report: Report) -> JSONResponse:
         return JSONResponse(report.body(), status_code=report.status_code)
