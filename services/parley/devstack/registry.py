@@ -57,6 +57,7 @@ COMPONENTS: dict[str, type[Component]] = {
             env={"PARLEY_CONSUMER_ENSURE_TOPICS": "true", "PARLEY_CONSUMER_INSTANCE_ID": "dev-0"},
         ),
         service_component("socket", requires=("postgres", "redis", "kafka", "svc-auth", "svc-consumer")),
+        service_component("notification", requires=("postgres", "redis", "kafka", "smtp"), migrates=True),
         # The React client's static files (built on start when its sources changed).
         WebClient,
         # The entry point, last: it fetches auth's keys at start and routes to every service.
@@ -69,7 +70,15 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp"),
     "kube": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
     "node": ("kube-apiserver-pods", "containerd", "coredns", "kubelet", "kube-proxy"),
-    "platform": ("svc-auth", "svc-api", "svc-presence", "svc-consumer", "svc-socket", "svc-web"),
+    "platform": (
+        "svc-auth",
+        "svc-api",
+        "svc-presence",
+        "svc-consumer",
+        "svc-socket",
+        "svc-notification",
+        "svc-web",
+    ),
     "edge": ("envoy",),
 }
 # The real node needs root (a bridge, iptables, mounts): without it `all` leaves it out, and
