@@ -165,7 +165,9 @@ async def run(recipients: int, senders: int) -> None:
         last_sent = max(row.sent_at for row in rows)
         span = (last_sent - first_planned).total_seconds()
         counts = collections.Counter(str(message["Delivered-To"]) for _, message in read_messages(maildir))
+        planned_span = (max(row.created_at for row in rows) - first_planned).total_seconds()
         print(f"recipients {recipients}, senders {senders}: {len(rows)} digests sent")
+        print(f"planning: {len(rows)} digests recorded within {planned_span:.1f} s of the first")
         print(f"digests/s (first planned -> last sent): {len(rows) / span:.0f}  ({span:.1f} s)")
         print(
             "message -> digest mail (s, includes the 1 s delay): "

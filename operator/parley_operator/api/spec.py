@@ -21,11 +21,12 @@ SERVICE_NAMES = (
     "socket",
     "consumer",
     "presence",
+    "notification",
     "web",
 )
 """The services the operator deploys: those the image has (`parley serve`) and the gateway (Envoy);
 the issue that builds a service (storage, notification, search) adds it here and to `Services`."""
-UNBUILT_SERVICES = frozenset({"storage", "notification", "search"})
+UNBUILT_SERVICES = frozenset({"storage", "search"})
 """Services of DESIGN.md not built yet; earlier CRDs had them (see `Services`)."""
 
 # RFC 1123 subdomain (Secret names) and Secret data keys, as the apiserver checks them.
@@ -177,6 +178,8 @@ class Services(SpecModel):
     socket: SocketServiceSpec = nested(SocketServiceSpec)
     consumer: ServiceSpec = nested(ServiceSpec)
     presence: ServiceSpec = nested(ServiceSpec)
+    notification: ServiceSpec = nested(ServiceSpec)
+    """Email digests for members who are away (`parley serve notification`); see `notification`."""
     web: ServiceSpec = nested(ServiceSpec)
     """The static file server of the web client (`parley serve web`), behind the entry point at `/`."""
 
@@ -350,8 +353,15 @@ class SmsSpec(SpecModel):
 
 class NotificationSpec(SpecModel):
     email: EmailSpec | None = None
+    """The SMTP server digests go through; without it no email is sent."""
     sms: SmsSpec | None = None
+    """Not used yet: the notification service has no SMS provider adapter."""
     digest_interval: Duration = "15m"
+    """At most one digest per user in this interval."""
+    delay: Duration = "5m"
+    """How long a group message may stay unread before a member who is away is told."""
+    urgent_delay: Duration = "1m"
+    """The same for direct messages and mentions."""
 
 
 class IngressTLS(SpecModel):

@@ -5,6 +5,8 @@
 | `/auth/…` | auth | unchanged | no (auth verifies its own bearer routes) |
 | `/.well-known/…` | auth | unchanged | no (JWKS, discovery) |
 | `/api/presence` | presence | `/presence` | yes |
+| `/api/notifications/unsubscribe` | notification | `/notifications/unsubscribe` | no: a signed token |
+| `/api/notifications…` | notification | `/notifications…` | yes |
 | `/api/…` | api | `/…` | yes |
 | `/ws` | socket (WebSocket upgrade) | unchanged | yes (subprotocol or header) |
 | everything else | web (the static client) | unchanged | no |
@@ -39,6 +41,16 @@ ROUTES: tuple[Route, ...] = (
     Route("auth", "/auth/", "auth", csrf=True),
     Route("discovery", "/.well-known/", "auth"),
     Route("presence", "/api/presence", "presence", rewrite="/presence", jwt=True, exact=True),
+    # Before the JWT route below: a mail client posts it with no token and no Origin; the signed
+    # token in its query is the authority (the service checks it).
+    Route(
+        "notification-unsubscribe",
+        "/api/notifications/unsubscribe",
+        "notification",
+        rewrite="/notifications/unsubscribe",
+        exact=True,
+    ),
+    Route("notification", "/api/notifications", "notification", rewrite="/notifications", jwt=True),
     Route("api", "/api/", "api", rewrite="/", jwt=True),
     Route("socket", "/ws", "socket", jwt=True, websocket=True, exact=True),
     Route("web", "/", "web"),

@@ -19,6 +19,7 @@ SERVICE_NEEDS: dict[str, frozenset[str]] = {
     "socket": frozenset({"postgres", "redis"}),
     "consumer": frozenset({"postgres", "redis"}),
     "presence": frozenset({"redis"}),
+    "notification": frozenset({"postgres", "redis", "smtp", "notification_token"}),
     "web": frozenset(),
     "migrate": frozenset({"postgres"}),
 }
@@ -30,14 +31,30 @@ def signing_key_source(spec: ChatPlatformSpec, inst: Installation) -> tuple[str,
     return (ref.secret_name or inst.signing_key_secret, ref.key)
 
 
-def secret_envs(spec: ChatPlatformSpec, needs: frozenset[str]) -> list[dict[str, Any]]:
+NOTIFICATION_TOKEN_KEY = "token-secret"  # noqa: S105 - a key name, not a secret
+
+
+def secret_envs(
+    spec: ChatPlatformSpec, needs: frozenset[str], inst: Installation | None = None
+) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = []
     if "postgres" in needs:
         env.append(secret_env("PARLEY_POSTGRES_DSN", spec.postgres.secret_name, spec.postgres.dsn_key))
     if "redis" in needs:
         env.append(secret_env("PARLEY_REDIS_URL", spec.redis.secret_name, spec.redis.url_key))
-    # S3, OpenSearch, SMTP and SMS credentials come with the services that use them (storage, search,
-    # notification), each in its own issue.
+    email = spec.notification.email
+    if "smtp" in needs and email is not None and email.credentials is not None:
+        creds = email.credentials
+        env.append(secret_env("PARLEY_SMTP_USERNAME", creds.secret_name, creds.username_key))
+        env.append(secret_env("PARLEY_SMTP_PASSWORD", creds.secret_name, creds.password_key))
+    if "notification_token" in needs and inst is not None:
+        env.append(
+            secret_env(
+                "PARLEY_NOTIFICATION_TOKEN_SECRET", inst.notification_token_secret, NOTIFICATION_TOKEN_KEY
+            )
+        )
+    # S3, OpenSearch and SMS credentials come with the services that use them (storage, search),
+    # each in its own issue.
     return env
 
 

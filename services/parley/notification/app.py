@@ -74,7 +74,9 @@ def channel_factories(settings: NotificationSettings) -> dict[str, Callable[[], 
 
     # SMS: the Channel interface is there (channels.py); no SMS provider adapter is built yet, so
     # no SMS deliveries are planned (see docs/notification.md).
-    factories: dict[str, Callable[[], Channel]] = {"email": smtp}
+    factories: dict[str, Callable[[], Channel]] = {}
+    if settings.notification_email_enabled:
+        factories["email"] = smtp
     return factories
 
 
@@ -129,6 +131,7 @@ def create_app(settings: NotificationSettings | None = None, *, jwks: JwksSource
                 public_url=settings.notification_public_url,
                 token_secret=secret,
                 sms_enabled="sms" in factories,
+                email_enabled="email" in factories,
             ),
         )
         plan_loop = PlanLoop(planner, metrics, senders, settings.notification_tick_seconds)

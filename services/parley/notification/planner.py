@@ -60,6 +60,7 @@ class PlanConfig:
     public_url: str
     token_secret: bytes
     sms_enabled: bool
+    email_enabled: bool = True
 
 
 @dataclass
@@ -187,7 +188,7 @@ class Planner:
             result.users += 1
             who = account.get(user_id)
             pref = prefs.get(user_id) or from_row(None)
-            can_email = who is not None and pref.email and who.email not in bounced
+            can_email = who is not None and cfg.email_enabled and pref.email and who.email not in bounced
             can_sms = who is not None and pref.sms and bool(who.phone) and cfg.sms_enabled
             keep = []
             for row in rows:
@@ -325,7 +326,7 @@ class Planner:
             first_at = min(row.first_at for row in rows)
             chats_json = [{"chat_id": str(c.chat_id), "unread": c.unread} for c in digest_chats]
             name = who.display_name or who.username
-            if pref.email and who.email not in bounced:
+            if cfg.email_enabled and pref.email and who.email not in bounced:
                 token = make_token(cfg.token_secret, user_id, "email")
                 digest = render_digest(name, digest_chats, unsubscribe_link(cfg.public_url, token))
                 values.append(

@@ -54,6 +54,9 @@ class NotificationSettings(BaseServiceSettings):
     notification_consumer_batch: int = Field(default=500, ge=1, le=10_000)
     notification_max_backoff_seconds: float = Field(default=30.0, gt=0)
 
+    notification_email_enabled: bool = Field(
+        default=True, description="Send email digests (off when the platform names no SMTP server)."
+    )
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=11025, ge=1, le=65535)
     smtp_username: str | None = None
