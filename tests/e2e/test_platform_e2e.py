@@ -85,7 +85,10 @@ class Installation:
         # One replica each (two of the socket, so a connection has somewhere to go): this runs on
         # a small machine. The gateway is the operator's own Envoy, from the image built here.
         services = {
-            **{name: {"replicas": 1} for name in ("gateway", "auth", "api", "consumer", "presence", "web")},
+            **{
+                name: {"replicas": 1}
+                for name in ("gateway", "auth", "api", "consumer", "presence", "notification", "web")
+            },
             "socket": {"replicas": 2},
         }
         return [
@@ -257,9 +260,16 @@ def test_the_platform_becomes_ready_with_real_pods(installation: Installation) -
     # Every pod of the platform really runs on the real node, Ready by its probes.
     pods = service_pods(inst)
     components = {p.metadata.labels["app.kubernetes.io/component"] for p in pods}
-    assert {"gateway", "auth", "api", "socket", "consumer", "presence", "web"} <= components, describe_pods(
-        inst
-    )
+    assert {
+        "gateway",
+        "auth",
+        "api",
+        "socket",
+        "consumer",
+        "presence",
+        "notification",
+        "web",
+    } <= components, describe_pods(inst)
     for pod in pods:
         assert pod.spec.node_name == NODE_NAME, describe_pods(inst)
         assert running_and_ready(pod), describe_pods(inst)
@@ -317,6 +327,15 @@ async def test_two_users_register_log_in_and_chat(installation: Installation) ->
             ("hello bob", alice.id),
             ("hi alice", bob.id),
         ]
+        # The notification service's preferences, through the operator's Envoy (JWT at the edge),
+        # and its one-click unsubscribe reached without a JWT (refused by the service, not the edge).
+        prefs = f"{endpoints.api}/notifications/preferences"
+        assert (await http.get(prefs)).status_code == 401
+        answer = await http.get(prefs, headers={"Authorization": f"Bearer {bob.token}"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["email"] is True
+        forged = await http.post(f"{endpoints.api}/notifications/unsubscribe", params={"token": "x.email.y"})
+        assert forged.status_code == 400, forged.text
 
 
 async def two_users(endpoints: Endpoints) -> tuple[User, User, str]:
