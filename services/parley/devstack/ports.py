@@ -14,6 +14,8 @@ OPENSEARCH_TRANSPORT = 19300
 S3 = 19000
 SMTP = 11025
 SMTP_HTTP = 11080  # optional: a small reader for received mail, if the SMTP component wants one
+# An SMSC for SMS (jsmpp's SMPP server simulator).
+SMPP = 12775
 ETCD = 12379
 ETCD_PEER = 12380
 KUBE_APISERVER = 16443

@@ -20,6 +20,7 @@ from parley.devstack.components.postgres import Postgres
 from parley.devstack.components.redis import Redis
 from parley.devstack.components.s3 import S3
 from parley.devstack.components.service import service_component
+from parley.devstack.components.smpp import Smpp
 from parley.devstack.components.smtp import Smtp
 from parley.devstack.components.web import WebClient
 
@@ -31,6 +32,7 @@ COMPONENTS: dict[str, type[Component]] = {
         Redis,
         S3,
         Smtp,
+        Smpp,
         Kafka,
         OpenSearch,
         Etcd,
@@ -67,7 +69,7 @@ COMPONENTS: dict[str, type[Component]] = {
 
 PROFILES: dict[str, tuple[str, ...]] = {
     "core": ("postgres", "redis"),
-    "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp"),
+    "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp", "smpp"),
     "kube": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
     "node": ("kube-apiserver-pods", "containerd", "coredns", "kubelet", "kube-proxy"),
     "platform": (

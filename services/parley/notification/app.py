@@ -25,6 +25,7 @@ from parley.notification.ingest import Delays, EventsConsumer
 from parley.notification.planner import PlanConfig, Planner
 from parley.notification.sender import NotificationMetrics, Sender
 from parley.notification.settings import NotificationSettings
+from parley.notification.sms import SmppChannel
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,22 @@ def channel_factories(settings: NotificationSettings) -> dict[str, Callable[[], 
             timeout=settings.smtp_timeout_seconds,
         )
 
-    # SMS: the Channel interface is there (channels.py); no SMS provider adapter is built yet, so
-    # no SMS deliveries are planned (see docs/notification.md).
     factories: dict[str, Callable[[], Channel]] = {}
     if settings.notification_email_enabled:
         factories["email"] = smtp
+    if settings.sms_provider == "smpp":
+
+        def smpp() -> Channel:
+            return SmppChannel(
+                host=settings.smpp_host,
+                port=settings.smpp_port,
+                system_id=settings.smpp_system_id,
+                password=settings.smpp_password.get_secret_value(),
+                source=settings.smpp_source_address,
+                timeout=settings.smpp_timeout_seconds,
+            )
+
+        factories["sms"] = smpp
     return factories
 
 

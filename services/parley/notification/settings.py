@@ -65,6 +65,12 @@ class NotificationSettings(BaseServiceSettings):
     smtp_timeout_seconds: float = Field(default=15, gt=0)
     smtp_from: str = "Parley <notifications@parley.test>"
 
-    sms_provider: Literal["none"] = Field(
-        default="none", description="Where SMS go: no provider adapter is built yet (SMPP is next)."
+    sms_provider: Literal["none", "smpp"] = Field(
+        default="none", description="Where SMS go: an SMSC over SMPP 3.4, or nowhere."
     )
+    smpp_host: str = "127.0.0.1"
+    smpp_port: int = Field(default=12775, ge=1, le=65535)
+    smpp_system_id: str = Field(default="parley", max_length=15)
+    smpp_password: SecretStr = SecretStr("parley")
+    smpp_source_address: str = Field(default="Parley", max_length=20, description="The sender shown.")
+    smpp_timeout_seconds: float = Field(default=15, gt=0)
