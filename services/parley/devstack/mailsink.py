@@ -58,6 +58,16 @@ class MaildirHandler:
         self.closing = False
         self.in_flight = 0
 
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        """Every recipient but those of the `.invalid` top-level domain (RFC 2606: never a real
+        one), which get the permanent refusal a real server gives an address it does not serve."""
+        if address.rpartition("@")[2].lower().rstrip(".").endswith(".invalid"):
+            return "550 5.1.2 Bad destination mailbox address (the .invalid domain)"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.closing:
             return "421 Shutting down, try again later"

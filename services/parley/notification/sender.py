@@ -203,7 +203,7 @@ class Sender(Worker):
                 self.metrics.failed.labels(row.channel, "undeliverable").inc()
                 return True
             except TemporaryFailure as exc:
-                await self._retry(conn, row, exc.reason)
+                await self._retry(conn, row, exc.reason, unreachable=exc.connection)
                 if exc.connection:
                     await conn.commit()
                     raise
@@ -225,9 +225,12 @@ class Sender(Worker):
             .values(status=status, attempts=row.attempts + 1, last_error=reason[:1000])
         )
 
-    async def _retry(self, conn: AsyncConnection, row: Any, reason: str) -> None:
+    async def _retry(self, conn: AsyncConnection, row: Any, reason: str, *, unreachable: bool) -> None:
+        """A server that cannot be reached says nothing about this mail: such attempts are counted
+        but never make it `failed` (an outage of any length loses nothing); the server's own
+        temporary refusals (4xx) do, after `max_attempts`."""
         attempts = row.attempts + 1
-        if attempts >= self.max_attempts:
+        if attempts >= self.max_attempts and not unreachable:
             await self._finish(conn, row, "failed", reason)
             self.metrics.failed.labels(row.channel, "retries_exhausted").inc()
             await self._dead_letter(row, reason)

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 from parley.devstack.mailsink import read_messages
+from parley.devstack.process import port_open
 from parley.notification.settings import NotificationSettings
 from parley.testing.mail import MAIL_DOMAIN
 from parley.testing.plugin import unique
+from parley.testing.tokens import Signer
 from parley.testing.waiting import eventually, free_port
 
-from tests.notification.conftest import World
+from tests.notification.conftest import World, running
 
 RECIPIENTS = 40
 
@@ -144,3 +146,65 @@ async def test_sigkill_mid_digest_and_smtp_outage_deliver_every_mail_exactly_onc
     assert (duplicates, lost) == ({}, []), f"{len(duplicates)} duplicated, {len(lost)} lost"
     assert sum(counts.values()) == RECIPIENTS
     assert await world.scalar("SELECT count(*) FROM notification_deliveries") == RECIPIENTS
+
+
+async def test_a_permanent_refusal_marks_the_address_undeliverable_and_stops_mail_to_it(
+    owned: Owned, tmp_path: Path, world: World, settings: NotificationSettings, signer: Signer
+) -> None:
+    """Our own mail sink refuses `.invalid` recipients with a 550, as a real server refuses an
+    address it does not serve."""
+    maildir = tmp_path / "Maildir"
+    for sub in ("tmp", "new", "cur"):
+        (maildir / sub).mkdir(parents=True)
+    port = free_port()
+    owned.start(
+        "smtp",
+        [sys.executable, "-m", "parley.devstack.mailsink", "--port", str(port), "--maildir", str(maildir)],
+    )
+    await eventually(lambda: asyncio.to_thread(port_open, port), within=30, what="the mail sink")
+    gone = f"{unique('g-')}@nowhere.invalid"
+    ids = await world.users({"ola": f"{unique('f-')}@{MAIL_DOMAIN}", "pia": gone})
+    chat = await world.chat(ids["ola"], [ids["pia"]], kind="direct")
+    async with running(settings.model_copy(update={"smtp_port": port}), signer) as (app, _):
+        await world.post(chat, ids["ola"], ["are you there?"])
+
+        async def status() -> object:
+            return await world.scalar(
+                "SELECT status || ':' || coalesce(last_error, '') FROM notification_deliveries"
+                " WHERE user_id = :u",
+                u=ids["pia"],
+            )
+
+        found, _ = await eventually(
+            status,
+            lambda v: isinstance(v, str) and not v.startswith("pending"),
+            within=30,
+            what="the attempt",
+        )
+        assert isinstance(found, str) and found.startswith("undeliverable:550"), found
+        assert (
+            await world.scalar(
+                "SELECT count(*) FROM notification_undeliverable WHERE channel = 'email' AND address = :a",
+                a=gone,
+            )
+            == 1
+        )
+        # Later messages plan nothing for that address: the pending row is dropped, no delivery.
+        await world.post(chat, ids["ola"], ["hello?"])
+
+        async def pending() -> object:
+            return await world.scalar(
+                "SELECT count(*) FROM notification_pending WHERE user_id = :u", u=ids["pia"]
+            )
+
+        async def recorded() -> int:
+            return int(app.state.consumer.recorded)
+
+        # The second message was taken in (a pending row for pia), then planned away.
+        await eventually(recorded, lambda n: n >= 2, within=30, what="the second message recorded")
+        await eventually(pending, lambda n: n == 0, within=30, what="the second message planned")
+    assert (
+        await world.scalar("SELECT count(*) FROM notification_deliveries WHERE user_id = :u", u=ids["pia"])
+        == 1
+    )
+    assert list(read_messages(maildir)) == []
