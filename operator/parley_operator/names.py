@@ -83,6 +83,11 @@ class Installation:
         return f"{self.name}-signing-key"
 
     @property
+    def notification_token_secret(self) -> str:
+        """The generated key the notification service signs unsubscribe links with."""
+        return f"{self.name}-notification-token"
+
+    @property
     def ingress(self) -> str:
         return self.name
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -133,6 +134,7 @@ async def reconcile(
             decision.services_release,
             decision.migration,
             signing_key_pem=await _new_signing_key(kube, spec, inst),
+            notification_token=await _new_notification_token(kube, inst),
         )
     )
     kopf.adopt(rendered.all, owner=dict(platform))  # type: ignore[arg-type]
@@ -178,6 +180,13 @@ async def _new_signing_key(kube: Kube, spec: ChatPlatformSpec, inst: Installatio
     # RSA key generation takes a CPU for a fraction of a second: not on the event loop every
     # platform's passes share.
     return await asyncio.to_thread(generate_signing_key)
+
+
+async def _new_notification_token(kube: Kube, inst: Installation) -> str | None:
+    """A key for unsubscribe links only when its generated Secret is missing."""
+    if await kube.get("v1", "Secret", inst.namespace, inst.notification_token_secret) is not None:
+        return None
+    return secrets.token_urlsafe(32)
 
 
 def _scaled_minimums(spec: ChatPlatformSpec, inst: Installation) -> dict[str, int]:

@@ -96,18 +96,10 @@ def test_durations_refuse_other_forms(text: str) -> None:
         parse_duration(text)
 
 
-def test_entries_of_services_not_built_yet_are_ignored_and_others_refused() -> None:
-    """An older CRD defaults services.storage/notification/search (Helm does not upgrade CRDs) and
-    ChatPlatforms made under it may set them: they must not make the spec invalid."""
-    old = with_change(REQUIRED, "services", {"notification": {"replicas": 2}, "api": {"replicas": 3}})
-    services = parse_spec(old).services
-    assert services.api.replicas == 3
-    assert "notification" not in services.model_dump() and "notification" not in services.by_name()
-    # Built now: taken.
-    built = parse_spec(
-        with_change(REQUIRED, "services", {"storage": {"replicas": 3}, "search": {"replicas": 2}})
-    )
-    assert (built.services.storage.replicas, built.services.search.replicas) == (3, 2)
+def test_every_service_takes_its_entry_and_an_unknown_one_is_refused() -> None:
+    entries = {name: {"replicas": 2} for name in SERVICE_NAMES}
+    services = parse_spec(with_change(REQUIRED, "services", entries)).services
+    assert {name: svc.replicas for name, svc in services.by_name().items()} == dict.fromkeys(SERVICE_NAMES, 2)
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         parse_spec(with_change(REQUIRED, "services", {"searhc": {}}))
 

@@ -14,6 +14,7 @@ SERVICES: dict[str, str] = {
     "web": "parley.web.app:create_app",
     "search": "parley.search.app:create_app",
     "storage": "parley.storage.app:create_app",
+    "notification": "parley.notification.app:create_app",
 }
 
 # The socket holds tens of thousands of idle WebSocket connections; it runs its own small server

@@ -95,7 +95,17 @@ class Installation:
         services = {
             **{
                 name: {"replicas": 1}
-                for name in ("gateway", "auth", "api", "consumer", "presence", "storage", "web", "search")
+                for name in (
+                    "gateway",
+                    "auth",
+                    "api",
+                    "consumer",
+                    "presence",
+                    "storage",
+                    "notification",
+                    "web",
+                    "search",
+                )
             },
             "socket": {"replicas": 2},
         }
@@ -276,6 +286,7 @@ def test_the_platform_becomes_ready_with_real_pods(installation: Installation) -
         "consumer",
         "presence",
         "storage",
+        "notification",
         "web",
         "search",
     } <= components, describe_pods(inst)
@@ -336,6 +347,15 @@ async def test_two_users_register_log_in_and_chat(installation: Installation) ->
             ("hello bob", alice.id),
             ("hi alice", bob.id),
         ]
+        # The notification service's preferences, through the operator's Envoy (JWT at the edge),
+        # and its one-click unsubscribe reached without a JWT (refused by the service, not the edge).
+        prefs = f"{endpoints.api}/notifications/preferences"
+        assert (await http.get(prefs)).status_code == 401
+        answer = await http.get(prefs, headers={"Authorization": f"Bearer {bob.token}"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["email"] is True
+        forged = await http.post(f"{endpoints.api}/notifications/unsubscribe", params={"token": "x.email.y"})
+        assert forged.status_code == 400, forged.text
 
         # Search, through the operator's Envoy (/api/search) to the search pod, which indexed the
         # stored events from Kafka into the installation's OpenSearch index: found by a member,

@@ -10,7 +10,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema
 
 from parley_operator.api.durations import DURATION_PATTERN, parse_duration
 from parley_operator.api.rules import Rule, SpecModel, field_rule, nested, regex_rule
@@ -23,13 +23,12 @@ SERVICE_NAMES = (
     "consumer",
     "presence",
     "storage",
+    "notification",
     "web",
     "search",
 )
-"""The services the operator deploys: those the image has (`parley serve`) and the gateway (Envoy);
-the issue that builds a service (storage, notification, search) adds it here and to `Services`."""
-UNBUILT_SERVICES = frozenset({"notification"})
-"""Services of DESIGN.md not built yet; earlier CRDs had them (see `Services`)."""
+"""The services the operator deploys: those the image has (`parley serve`) and the gateway (Envoy).
+A new service goes here and in `Services`."""
 
 # RFC 1123 subdomain (Secret names) and Secret data keys, as the apiserver checks them.
 DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -208,20 +207,13 @@ class Services(SpecModel):
     presence: ServiceSpec = nested(ServiceSpec)
     storage: ServiceSpec = nested(ServiceSpec)
     """Attachments (`parley serve storage`): presigned uploads and downloads, scans, previews."""
+    notification: ServiceSpec = nested(ServiceSpec)
+    """Email digests for members who are away (`parley serve notification`); see `notification`."""
     web: ServiceSpec = nested(ServiceSpec)
     """The static file server of the web client (`parley serve web`), behind the entry point at `/`."""
     search: ServiceSpec = nested(ServiceSpec)
     """Message search (`parley serve search`): indexes the events topic into OpenSearch, answers
     `/api/search`."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_unbuilt(cls, data: Any) -> Any:
-        """Entries for services the image does not have yet are ignored, not refused: an older CRD
-        (Helm does not upgrade CRDs) defaults them, and ChatPlatforms made under it may carry them."""
-        if isinstance(data, dict):
-            return {key: value for key, value in data.items() if key not in UNBUILT_SERVICES}
-        return data
 
     def by_name(self) -> dict[str, ServiceSpec]:
         return {name: getattr(self, name) for name in SERVICE_NAMES}
@@ -404,8 +396,15 @@ class SmsSpec(SpecModel):
 
 class NotificationSpec(SpecModel):
     email: EmailSpec | None = None
+    """The SMTP server digests go through; without it no email is sent."""
     sms: SmsSpec | None = None
+    """Not used yet: the notification service has no SMS provider adapter."""
     digest_interval: Duration = "15m"
+    """At most one digest per user in this interval."""
+    delay: Duration = "5m"
+    """How long a group message may stay unread before a member who is away is told."""
+    urgent_delay: Duration = "1m"
+    """The same for direct messages and mentions."""
 
 
 class IngressTLS(SpecModel):

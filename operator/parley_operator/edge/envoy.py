@@ -132,11 +132,25 @@ def _jwt_filter(policy: EdgePolicy, jwks_url: str) -> dict[str, Any]:
                     "clock_skew_seconds": 30,
                 }
             },
-            "rules": [
-                {"match": _match(route), "requires": requirement} for route in policy.routes if route.jwt
-            ],
+            "rules": _jwt_rules(policy, requirement),
         },
     }
+
+
+def _jwt_rules(policy: EdgePolicy, requirement: dict[str, Any]) -> list[dict[str, Any]]:
+    """In route order, the first matching rule wins: a public route inside a JWT route's prefix
+    (the one-click unsubscribe under `/api/notifications`) gets a rule of its own without a
+    requirement, before the prefix's."""
+    rules: list[dict[str, Any]] = []
+    for index, route in enumerate(policy.routes):
+        if route.jwt:
+            rules.append({"match": _match(route), "requires": requirement})
+        elif any(
+            later.jwt and not later.exact and route.path.startswith(later.path)
+            for later in policy.routes[index + 1 :]
+        ):
+            rules.append({"match": _match(route)})
+    return rules
 
 
 def _rate_limit_filter(policy: EdgePolicy) -> dict[str, Any]:

@@ -7,6 +7,8 @@
 | `/api/presence` | presence | `/presence` | yes |
 | `/api/search` | search | `/search` | yes |
 | `/api/attachments…` | storage | `/attachments…` | yes |
+| `/api/notifications/unsubscribe` | notification | `/notifications/unsubscribe` | no: a signed token |
+| `/api/notifications…` | notification | `/notifications…` | yes |
 | `/api/…` | api | `/…` | yes |
 | `/ws` | socket (WebSocket upgrade) | unchanged | yes (subprotocol or header) |
 | everything else | web (the static client) | unchanged | no |
@@ -43,6 +45,16 @@ ROUTES: tuple[Route, ...] = (
     Route("presence", "/api/presence", "presence", rewrite="/presence", jwt=True, exact=True),
     Route("search", "/api/search", "search", rewrite="/search", jwt=True, exact=True),
     Route("attachments", "/api/attachments", "storage", rewrite="/attachments", jwt=True),
+    # Before the JWT route below: a mail client posts it with no token and no Origin; the signed
+    # token in its query is the authority (the service checks it).
+    Route(
+        "notification-unsubscribe",
+        "/api/notifications/unsubscribe",
+        "notification",
+        rewrite="/notifications/unsubscribe",
+        exact=True,
+    ),
+    Route("notification", "/api/notifications", "notification", rewrite="/notifications", jwt=True),
     Route("api", "/api/", "api", rewrite="/", jwt=True),
     Route("socket", "/ws", "socket", jwt=True, websocket=True, exact=True),
     Route("web", "/", "web"),

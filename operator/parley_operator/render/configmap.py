@@ -70,6 +70,25 @@ def service_env(inp: RenderInput, service: str) -> dict[str, str]:
         return {"PARLEY_SEARCH_INDEX_PREFIX": inp.installation.prefix}
     if service == "storage":
         return storage_env(inp)
+    if service == "notification":
+        notification = inp.spec.notification
+        env = {
+            "PARLEY_NOTIFICATION_DELAY_SECONDS": _seconds(notification.delay),
+            "PARLEY_NOTIFICATION_URGENT_DELAY_SECONDS": _seconds(notification.urgent_delay),
+            "PARLEY_NOTIFICATION_DIGEST_INTERVAL_SECONDS": _seconds(notification.digest_interval),
+            "PARLEY_NOTIFICATION_PUBLIC_URL": public_url(inp),
+        }
+        email = notification.email
+        if email is None:
+            env["PARLEY_NOTIFICATION_EMAIL_ENABLED"] = "false"
+        else:
+            env |= {
+                "PARLEY_SMTP_HOST": email.smtp_host,
+                "PARLEY_SMTP_PORT": str(email.smtp_port),
+                "PARLEY_SMTP_FROM": email.from_address,
+                "PARLEY_SMTP_TLS": "starttls" if email.starttls else "none",
+            }
+        return env
     return {}
 
 

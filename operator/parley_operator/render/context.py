@@ -27,6 +27,8 @@ class RenderInput:
     """Release whose migration Job is wanted; None when no migration is running or due."""
     signing_key_pem: str | None = None
     """A freshly generated key when the generated signing-key Secret does not exist yet."""
+    notification_token: str | None = None
+    """A freshly generated unsubscribe-link key when its Secret does not exist yet."""
 
     @classmethod
     def steady(cls, spec: ChatPlatformSpec, installation: Installation) -> RenderInput:

@@ -43,7 +43,7 @@ def _env(inp: RenderInput, service: str) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "PARLEY_SERVICE_NAME", "value": service},
         *({"name": name, "value": value} for name, value in service_env(inp, service).items()),
-        *secret_envs(inp.spec, needs),
+        *secret_envs(inp.spec, needs, inp.installation),
     ]
     if "signing_key" in needs:
         _, key = signing_key_source(inp.spec, inp.installation)

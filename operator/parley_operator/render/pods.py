@@ -20,6 +20,7 @@ SERVICE_NEEDS: dict[str, frozenset[str]] = {
     "consumer": frozenset({"postgres", "redis"}),
     "presence": frozenset({"redis"}),
     "storage": frozenset({"postgres", "s3"}),
+    "notification": frozenset({"postgres", "redis", "smtp", "notification_token"}),
     "web": frozenset(),
     "search": frozenset({"postgres", "opensearch"}),
     "migrate": frozenset({"postgres"}),
@@ -32,7 +33,12 @@ def signing_key_source(spec: ChatPlatformSpec, inst: Installation) -> tuple[str,
     return (ref.secret_name or inst.signing_key_secret, ref.key)
 
 
-def secret_envs(spec: ChatPlatformSpec, needs: frozenset[str]) -> list[dict[str, Any]]:
+NOTIFICATION_TOKEN_KEY = "token-secret"  # noqa: S105 - a key name, not a secret
+
+
+def secret_envs(
+    spec: ChatPlatformSpec, needs: frozenset[str], inst: Installation | None = None
+) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = []
     if "postgres" in needs:
         env.append(secret_env("PARLEY_POSTGRES_DSN", spec.postgres.secret_name, spec.postgres.dsn_key))
@@ -45,6 +51,19 @@ def secret_envs(spec: ChatPlatformSpec, needs: frozenset[str]) -> list[dict[str,
         env.append(secret_env("PARLEY_S3_ENDPOINT", s3.secret_name, s3.endpoint_key))
         env.append(secret_env("PARLEY_S3_ACCESS_KEY", s3.secret_name, s3.access_key_key))
         env.append(secret_env("PARLEY_S3_SECRET_KEY", s3.secret_name, s3.secret_key_key))
+    email = spec.notification.email
+    if "smtp" in needs and email is not None and email.credentials is not None:
+        creds = email.credentials
+        env.append(secret_env("PARLEY_SMTP_USERNAME", creds.secret_name, creds.username_key))
+        env.append(secret_env("PARLEY_SMTP_PASSWORD", creds.secret_name, creds.password_key))
+    if "notification_token" in needs and inst is not None:
+        env.append(
+            secret_env(
+                "PARLEY_NOTIFICATION_TOKEN_SECRET", inst.notification_token_secret, NOTIFICATION_TOKEN_KEY
+            )
+        )
+    # S3, OpenSearch and SMS credentials come with the services that use them (storage, search),
+    # each in its own issue.
     return env
 
 

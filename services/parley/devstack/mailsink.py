@@ -45,15 +45,41 @@ def stored_bytes(envelope: Envelope) -> bytes:
 
 
 class MaildirHandler:
-    """aiosmtpd handler: every accepted message becomes one file in the Maildir's `new/`."""
+    """aiosmtpd handler: every accepted message becomes one file in the Maildir's `new/`.
 
-    def __init__(self, maildir: Path) -> None:
+    `accept_delay`: seconds spent on each message before it is stored (a slow server, for tests);
+    a client that goes away meanwhile cancels it and nothing is stored. Stopping drains: messages
+    being stored are stored and answered, new ones get a 421, so a stop never leaves a message
+    stored that its client was not told about."""
+
+    def __init__(self, maildir: Path, accept_delay: float = 0.0) -> None:
         self.maildir = open_maildir(maildir)
+        self.accept_delay = accept_delay
+        self.closing = False
+        self.in_flight = 0
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        """Every recipient but those of the `.invalid` top-level domain (RFC 2606: never a real
+        one), which get the permanent refusal a real server gives an address it does not serve."""
+        if address.rpartition("@")[2].lower().rstrip(".").endswith(".invalid"):
+            return "550 5.1.2 Bad destination mailbox address (the .invalid domain)"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        data = stored_bytes(envelope)
-        # Maildir writes to tmp/ and renames into new/, so a reader never sees half a message.
-        key = await asyncio.to_thread(self.maildir.add, data)
+        if self.closing:
+            return "421 Shutting down, try again later"
+        self.in_flight += 1
+        try:
+            if self.accept_delay:
+                await asyncio.sleep(self.accept_delay)
+            data = stored_bytes(envelope)
+            # Maildir writes to tmp/ and renames into new/, so a reader never sees half a message.
+            key = await asyncio.to_thread(self.maildir.add, data)
+        finally:
+            self.in_flight -= 1
         log.info("stored %s from %s to %s", key, envelope.mail_from, ", ".join(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
 
@@ -88,8 +114,8 @@ def _delivered_to(message: EmailMessage, recipient: str) -> bool:
     return any(str(value).strip().lower() == wanted for value in message.get_all("Delivered-To", []))
 
 
-async def serve(host: str, port: int, maildir: Path) -> None:
-    handler = MaildirHandler(maildir)
+async def serve(host: str, port: int, maildir: Path, accept_delay: float = 0.0) -> None:
+    handler = MaildirHandler(maildir, accept_delay)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(
@@ -107,6 +133,14 @@ async def serve(host: str, port: int, maildir: Path) -> None:
     log.info("listening on %s:%d, storing mail in %s", host, port, maildir)
     async with server:
         await stop.wait()
+        handler.closing = True
+        server.close()
+        # Drain: what is being stored is stored and answered before the process ends.
+        for _ in range(200):
+            if handler.in_flight == 0:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # the last replies leave
     log.info("stopped")
 
 
@@ -115,9 +149,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--maildir", type=Path, required=True)
+    parser.add_argument("--accept-delay", type=float, default=0.0, help="Seconds per message (tests).")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(args.host, args.port, args.maildir))
+    asyncio.run(serve(args.host, args.port, args.maildir, args.accept_delay))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ S3 = 19000
 SMTP = 11025
 CLAMD = 13310  # clamd (INSTREAM), for the storage service's scans
 SMTP_HTTP = 11080  # optional: a small reader for received mail, if the SMTP component wants one
+# An SMSC for SMS (jsmpp's SMPP server simulator).
+SMPP = 12775
 ETCD = 12379
 ETCD_PEER = 12380
 KUBE_APISERVER = 16443

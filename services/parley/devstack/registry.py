@@ -22,6 +22,7 @@ from parley.devstack.components.prometheus import Prometheus
 from parley.devstack.components.redis import Redis
 from parley.devstack.components.s3 import S3
 from parley.devstack.components.service import service_component
+from parley.devstack.components.smpp import Smpp
 from parley.devstack.components.smtp import Smtp
 from parley.devstack.components.web import WebClient
 from parley.devstack.components.zipkin import Zipkin
@@ -34,6 +35,7 @@ COMPONENTS: dict[str, type[Component]] = {
         Redis,
         S3,
         Smtp,
+        Smpp,
         Kafka,
         OpenSearch,
         ClamAV,
@@ -78,6 +80,7 @@ COMPONENTS: dict[str, type[Component]] = {
             migrates=True,
             env={"PARLEY_S3_CREATE_BUCKET": "true"},
         ),
+        service_component("notification", requires=("postgres", "redis", "kafka", "smtp"), migrates=True),
         # The React client's static files (built on start when its sources changed).
         WebClient,
         # The entry point, last: it fetches auth's keys at start and routes to every service.
@@ -87,7 +90,7 @@ COMPONENTS: dict[str, type[Component]] = {
 
 PROFILES: dict[str, tuple[str, ...]] = {
     "core": ("postgres", "redis"),
-    "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp", "clamav"),
+    "services": ("postgres", "redis", "kafka", "s3", "opensearch", "smtp", "smpp", "clamav"),
     "kube": ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
     "node": ("kube-apiserver-pods", "containerd", "coredns", "kubelet", "kube-proxy"),
     "platform": (
@@ -98,6 +101,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
         "svc-socket",
         "svc-search",
         "svc-storage",
+        "svc-notification",
         "svc-web",
     ),
     "edge": ("envoy",),

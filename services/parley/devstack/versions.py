@@ -10,6 +10,10 @@ VERSITYGW = "v1.7.0"
 MAVEN_DEPENDENCY_PLUGIN = "3.8.1"
 JAVA_MIN_MAJOR = 17
 KAFKA = "4.1.2"
+# The SMSC of the dev stack: jsmpp's SMPPServerSimulator (its examples jar) and the slf4j binding
+# of the slf4j API version jsmpp uses, so the simulator's log says what it received.
+JSMPP = "3.0.2"
+JSMPP_SLF4J = "1.7.36"
 KAFKA_SCALA = "2.13"
 # Kafka 4.1 logs through slf4j 1.7 and ships log4j-core without a binding: this one must match it.
 KAFKA_LOG4J2 = "2.24.3"
