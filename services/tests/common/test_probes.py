@@ -29,6 +29,10 @@ DEPENDENCIES: dict[str, dict[str, bool]] = {
     "socket": {"postgres": True, "redis": True, "kafka": True, "commands": True},
     "consumer": {"postgres": True, "redis": True, "kafka": True},
     "presence": {"redis": True, "kafka": False},
+    # Uploads wait in `scanning` while Kafka is away; no clamd is configured here.
+    "storage": {"postgres": True, "s3": True, "kafka": False},
+    "search": {"postgres": True, "opensearch": True, "kafka": False},
+    "notification": {"postgres": True, "redis": True, "kafka": False},
 }
 
 
@@ -46,6 +50,10 @@ async def base_env(
     kafka_bootstrap: str,
     kafka_topic_prefix: str,
     jwks_url: str,
+    s3_server: dict[str, str],
+    s3_bucket: str,
+    opensearch_url: str,
+    opensearch_prefix: str,
 ) -> dict[str, str]:
     topics = Topics(kafka_topic_prefix + "probes")
     await ensure_topics(kafka_bootstrap, topics.all(), partitions=1)
@@ -57,6 +65,14 @@ async def base_env(
         "PARLEY_KAFKA_TOPIC_PREFIX": kafka_topic_prefix + "probes",
         "PARLEY_AUTH_ISSUER": ISSUER,
         "PARLEY_AUTH_JWKS_URL": jwks_url,
+        "PARLEY_S3_ENDPOINT": s3_server["endpoint"],
+        "PARLEY_S3_ACCESS_KEY": s3_server["access_key"],
+        "PARLEY_S3_SECRET_KEY": s3_server["secret_key"],
+        "PARLEY_S3_BUCKET": s3_bucket,
+        "PARLEY_OPENSEARCH_URL": opensearch_url,
+        "PARLEY_SEARCH_INDEX_PREFIX": opensearch_prefix.rstrip("-"),
+        "PARLEY_NOTIFICATION_TOKEN_SECRET": "probes-token-secret",
+        "PARLEY_NOTIFICATION_PUBLIC_URL": "http://127.0.0.1:8080",
     }
 
 
@@ -66,6 +82,8 @@ def unreachable_env() -> dict[str, str]:
         "PARLEY_POSTGRES_DSN": f"postgresql://parley:parley@127.0.0.1:{free_port()}/parley",
         "PARLEY_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
         "PARLEY_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+        "PARLEY_S3_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+        "PARLEY_OPENSEARCH_URL": f"http://127.0.0.1:{free_port()}",
     }
 
 
