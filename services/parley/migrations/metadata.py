@@ -12,7 +12,13 @@ import parley.common.chat.attachments
 import parley.common.chat.models
 import parley.common.outbox
 import parley.common.users.models
+import parley.notification.tables
 from parley.common.users.directory import username_prefix_index
+
+# The notification service's tables are SQLAlchemy Core on a MetaData of their own: copied onto
+# the one Alembic compares with.
+for _table in parley.notification.tables.metadata.tables.values():
+    _table.to_metadata(SQLModel.metadata)
 
 target_metadata: MetaData = SQLModel.metadata
 

@@ -25,6 +25,11 @@ def _ts(name: str, nullable: bool = False) -> sa.Column[object]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
+def _user_fk() -> sa.ForeignKeyConstraint:
+    # By name: auth's table is not on this MetaData (the migrations' metadata has both).
+    return sa.ForeignKeyConstraint(["user_id"], ["auth_users.id"], ondelete="CASCADE")
+
+
 preferences = sa.Table(
     "notification_preferences",
     metadata,
@@ -36,6 +41,7 @@ preferences = sa.Table(
     sa.Column("quiet_end", sa.Time, nullable=True),
     sa.Column("time_zone", sa.String(64), nullable=False),
     _ts("updated_at"),
+    _user_fk(),
 )
 
 pending = sa.Table(
@@ -49,6 +55,9 @@ pending = sa.Table(
     sa.Column("mentioned", sa.Boolean, nullable=False),
     _ts("first_at"),
     _ts("due_at"),
+    _user_fk(),
+    sa.ForeignKeyConstraint(["chat_id"], ["chats.id"], ondelete="CASCADE"),
+    sa.Index("ix_notification_pending_due_at", "due_at"),
 )
 
 deliveries = sa.Table(
@@ -70,6 +79,15 @@ deliveries = sa.Table(
     _ts("created_at"),
     _ts("sent_at", nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
+    _user_fk(),
+    sa.UniqueConstraint("user_id", "channel", "window_start", name="uq_notification_deliveries_window"),
+    sa.CheckConstraint("channel IN ('email', 'sms')", name="ck_notification_deliveries_channel"),
+    sa.CheckConstraint(
+        "status IN ('pending', 'sent', 'undeliverable', 'failed')", name="ck_notification_deliveries_status"
+    ),
+    sa.Index(
+        "ix_notification_deliveries_due", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")
+    ),
 )
 
 undeliverable = sa.Table(
