@@ -74,7 +74,11 @@ async def test_bad_frames_get_stable_error_codes_and_the_connection_stays_usable
     await client.wait_until(lambda: client.closed.done(), what="the close")
     assert client.ws.close_code == 1009
     async with httpx.AsyncClient() as http:
-        assert (await http.get(f"{socket.url}/healthz", timeout=5)).json() == {"status": "ok", "stopped": [], "kafka": True}
+        assert (await http.get(f"{socket.url}/healthz", timeout=5)).json() == {
+            "status": "ok",
+            "stopped": [],
+            "kafka": True,
+        }
         metrics = (await http.get(f"{socket.url}/metrics", timeout=5)).text
         assert 'socket_errors_total{code="bad_json"} 1.0' in metrics
         assert (await http.get(f"{socket.url}/nothing-here", timeout=5)).status_code == 404
