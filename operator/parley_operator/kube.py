@@ -11,6 +11,8 @@ import base64
 import binascii
 import contextlib
 import json
+import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
@@ -80,25 +82,51 @@ def _api_client() -> k8s.ApiClient:
     return k8s.ApiClient(configuration)
 
 
+# How long a kind found not served (an optional CRD not installed) is taken as such before asking
+# the apiserver's discovery again.
+UNSERVED_RECHECK_SECONDS = 60.0
+
+
 class Kube:
     def __init__(self, api_client: k8s.ApiClient | None = None) -> None:
         self._api_client = api_client or _api_client()
         self._threads = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="kube-api")
         self._dynamic: Any = None  # DynamicClient: untyped, so kept as Any at this one boundary
         self._resources: dict[tuple[str, str], Any] = {}
+        self._discovery = threading.Lock()
+        self._unserved: dict[tuple[str, str], float] = {}
 
     def _dyn(self) -> Any:
         # Discovery happens on first use, in a worker thread, not at construction.
         if self._dynamic is None:
-            dynamic_client: Any = DynamicClient
-            self._dynamic = dynamic_client(self._api_client)
+            with self._discovery:
+                if self._dynamic is None:
+                    dynamic_client: Any = DynamicClient
+                    self._dynamic = dynamic_client(self._api_client)
         return self._dynamic
 
     def _resource(self, api_version: str, kind: str) -> Any:
         key = (api_version, kind)
-        if key not in self._resources:
-            self._resources[key] = self._dyn().resources.get(api_version=api_version, kind=kind)
-        return self._resources[key]
+        found = self._resources.get(key)
+        if found is not None:
+            return found
+        dynamic = self._dyn()
+        # The discovery cache is not thread-safe: a miss (a kind the cluster does not serve) makes
+        # it refresh itself, which breaks a concurrent lookup. One lookup at a time, and a kind
+        # found missing is looked up again only after a while.
+        with self._discovery:
+            found = self._resources.get(key)
+            if found is not None:
+                return found
+            if time.monotonic() < self._unserved.get(key, 0.0):
+                raise ResourceNotFoundError(f"{api_version} {kind} is not served (checked recently)")
+            try:
+                found = dynamic.resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError:
+                self._unserved[key] = time.monotonic() + UNSERVED_RECHECK_SECONDS
+                raise
+            self._resources[key] = found
+            return found
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._threads, lambda: fn(*args, **kwargs))

@@ -72,7 +72,15 @@ def first_generation(infra: dict[str, Any], inst: Installation) -> None:
 
 
 def present(inst: Installation) -> dict[str, Any]:
-    suffixes = ("commands", "connections", "events", "notifications", "notifications.dlq", "presence")
+    suffixes = (
+        "attachments.jobs",
+        "commands",
+        "connections",
+        "events",
+        "notifications",
+        "notifications.dlq",
+        "presence",
+    )
     return {
         "topics": sorted(f"{inst.prefix}.{s}.v1" for s in suffixes),
         "bucket": True,

@@ -93,7 +93,9 @@ def platform_spec(kafka_bootstrap: str, version: str = "1.0.0", **overrides: Any
                 "consumer",
                 "presence",
                 "storage",
+                "notification",
                 "web",
+                "search",
             )
         },
         "kafka": {
