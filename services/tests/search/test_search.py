@@ -10,6 +10,7 @@ import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 from opensearchpy import AsyncOpenSearch
+from parley.common.chat.attachments import Attachment
 from parley.common.chat.models import chat_members
 from parley.common.events import SendMessage
 from parley.search.index import IndexNames, Write, bulk_write, message_write, tombstone_write
@@ -25,7 +26,22 @@ async def test_words_phrases_filters_paging_and_authorization(
     engine = database(app).engine
     ours = await create_chat(engine, alice.id, [bob.id])
     theirs = await create_chat(engine, carol.id)
+    # A finished upload of alice's in the chat: the consumer stores a message only with those.
     attachment = uuid.uuid4()
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.insert(Attachment).values(
+                id=attachment,
+                chat_id=ours,
+                uploader_id=alice.id,
+                object_key=f"test/{attachment}",
+                file_name="report.pdf",
+                declared_type="application/pdf",
+                size=1,
+                status="ready",
+                created_at=datetime.now(UTC),
+            )
+        )
     await store(
         send(ours, alice.id, "the quick brown fox jumps"),
         send(ours, bob.id, "a quick lunch at the café"),
