@@ -253,6 +253,7 @@ def test_the_documented_first_chatplatform_becomes_ready_on_a_one_broker_kafka(
         "presence.v1": 6,
         "notifications.v1": 6,
         "notifications.dlq.v1": 1,
+        "attachments.jobs.v1": 6,
     }
     # Becoming Ready is posted as an Event on the ChatPlatform (kubectl describe shows it).
     core = kubernetes.client.CoreV1Api(k8s_api)
