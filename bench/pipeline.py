@@ -58,6 +58,7 @@ from parley.testing.prometheus import PrometheusProcess
 from parley.testing.slices import delete_prefix, fresh_database
 from parley.testing.tokens import ISSUER, Signer
 from parley_operator.edge import EdgePolicy, Upstream
+from parley_operator.edge.routes import BACKENDS
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from websockets.asyncio.client import connect
 
@@ -668,7 +669,7 @@ def start_edge(jwks_url: str, socket: ServiceProcess, log_dir: Path) -> EnvoyPro
     jwks = urlsplit(jwks_url)
     assert jwks.hostname is not None and jwks.port is not None
     auth = Upstream(jwks.hostname, jwks.port)
-    upstreams = {"auth": auth, "api": auth, "presence": auth, "storage": auth, "web": auth}
+    upstreams = {name: auth for name in BACKENDS}
     upstreams["socket"] = Upstream("127.0.0.1", socket.port)
     policy = EdgePolicy(issuer=ISSUER, jwks_path=jwks.path, requests_per_second=100_000, burst=100_000)
     return EnvoyProcess(policy, upstreams, log_dir).start()

@@ -145,10 +145,12 @@ def edge(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Edge]:
     procs, pem = edge_services
-    # No storage process here (its tests are services/tests/storage): its route answers 503.
+    # No storage or notification process here (their own tests are services/tests/storage and
+    # notification): their routes answer 503.
     upstreams = {name: Upstream("127.0.0.1", proc.port) for name, proc in procs.items()} | {
         "web": web_root,
         "storage": Upstream("127.0.0.1", free_port()),
+        "notification": Upstream("127.0.0.1", free_port()),
     }
     policy = EdgePolicy(
         issuer=ISSUER, requests_per_second=RATE, burst=BURST, max_request_bytes=MAX_REQUEST_BYTES
