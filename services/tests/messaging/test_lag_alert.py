@@ -79,6 +79,7 @@ async def test_the_lag_alert_fires_while_the_consumer_is_stopped_and_resolves_af
             "consumer", wait=180
         )  # a consumer again (the same static member id): it catches up
         wait_for(lambda: not prometheus.alerts(ALERT), timeout=180, what=f"{ALERT} resolved")
+
         # The alert resolves once the lag is down to its threshold; caught up, it is none at all.
         def caught_up() -> bool:
             result = prometheus.query(lag)
