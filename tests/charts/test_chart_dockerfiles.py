@@ -232,7 +232,7 @@ def test_the_build_stage_makes_a_working_virtualenv(image: Image, tmp_path: Path
     for sub in image.left_out:
         assert not (site / image.package / sub).exists(), f"{image.package}.{sub} is in the image"
     if image.left_out:
-        for dev_only in ("kubernetes", "aiosmtpd", "yaml"):
+        for dev_only in ("kubernetes", "aiosmtpd", "schemathesis"):
             assert not (site / dev_only).exists(), f"{dev_only} (dev extra) is in the image"
         dev = subprocess.run(
             [str(bin_dir / image.entrypoint), "dev", "up"],
