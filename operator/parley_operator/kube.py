@@ -71,6 +71,16 @@ def api_error_message(error: Exception) -> str:
     return str(error)
 
 
+def _kind_gone(error: NotFoundError) -> bool:
+    """A 404 for the resource type itself (the apiserver's plain "404 page not found", not a Status
+    naming a missing object or namespace)."""
+    try:
+        details = json.loads(error.body or b"{}").get("details") or {}
+    except (ValueError, AttributeError):
+        return True
+    return not details
+
+
 # Concurrent API calls. Every pass makes a few dozen, and passes of different platforms run at once;
 # asyncio's default pool (cpu count + 4 threads) made 50 platforms queue behind each other.
 API_THREADS = 32
@@ -128,6 +138,27 @@ class Kube:
             self._resources[key] = found
             return found
 
+    def _forget(self, api_version: str, kind: str) -> None:
+        """A kind found gone (its CRD deleted after discovery saw it): drop it and the discovery
+        cache, and take it as not served until the next check."""
+        with self._discovery:
+            self._resources.pop((api_version, kind), None)
+            self._unserved[(api_version, kind)] = time.monotonic() + UNSERVED_RECHECK_SECONDS
+            if self._dynamic is not None:
+                self._dynamic.resources.invalidate_cache()
+
+    def _served(self, api_version: str, kind: str) -> bool:
+        try:
+            self._resource(api_version, kind)
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    async def served(self, api_version: str, kind: str) -> bool:
+        """Whether the cluster serves the kind (an optional CRD is installed), as discovery says;
+        a kind found not served is asked about again after UNSERVED_RECHECK_SECONDS."""
+        return cast(bool, await self._call(self._served, api_version, kind))
+
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._threads, lambda: fn(*args, **kwargs))
 
@@ -138,13 +169,19 @@ class Kube:
 
         def run() -> dict[str, Any]:
             resource = self._resource(obj["apiVersion"], obj["kind"])
-            result = self._dyn().server_side_apply(
-                resource,
-                body=dict(obj),
-                namespace=obj["metadata"].get("namespace"),
-                field_manager=manager,
-                force_conflicts=True,
-            )
+            try:
+                result = self._dyn().server_side_apply(
+                    resource,
+                    body=dict(obj),
+                    namespace=obj["metadata"].get("namespace"),
+                    field_manager=manager,
+                    force_conflicts=True,
+                )
+            except NotFoundError as error:
+                # The namespace is gone, or the kind is (a CRD deleted since discovery saw it).
+                if _kind_gone(error):
+                    self._forget(obj["apiVersion"], obj["kind"])
+                raise
             return cast(dict[str, Any], result.to_dict())
 
         return cast(dict[str, Any], await self._call(run))
@@ -174,23 +211,38 @@ class Kube:
 
         return cast(dict[str, Any] | None, await self._call(run))
 
-    async def list(
-        self, api_version: str, kind: str, namespace: str, selector: str, *, unserved_ok: bool = False
+    async def list_if_served(
+        self, api_version: str, kind: str, namespace: str, selector: str
     ) -> list[dict[str, Any]]:
-        """Objects of a kind matching `selector`; with `unserved_ok`, none when the cluster does not
-        serve that kind's API (an optional CRD that is not installed)."""
+        """As `list`, but none when the cluster does not serve the kind (an optional CRD that is not
+        installed), or no longer does (its CRD deleted since discovery saw it: the list is a 404)."""
 
         def run() -> list[dict[str, Any]]:
             try:
                 resource = self._resource(api_version, kind)
             except ResourceNotFoundError:
-                if unserved_ok:
-                    return []
-                raise
-            found = self._dyn().get(resource, namespace=namespace, label_selector=selector)
-            items = found.to_dict().get("items") or []
-            # List items come without apiVersion/kind; the pruner needs them.
-            return [{"apiVersion": api_version, "kind": kind, **item} for item in items]
+                return []
+            try:
+                return self._list(resource, api_version, kind, namespace, selector)
+            except NotFoundError:
+                self._forget(api_version, kind)
+                return []
+
+        return cast(list[dict[str, Any]], await self._call(run))
+
+    def _list(
+        self, resource: Any, api_version: str, kind: str, namespace: str, selector: str
+    ) -> list[dict[str, Any]]:
+        found = self._dyn().get(resource, namespace=namespace, label_selector=selector)
+        items = found.to_dict().get("items") or []
+        # List items come without apiVersion/kind; the pruner needs them.
+        return [{"apiVersion": api_version, "kind": kind, **item} for item in items]
+
+    async def list(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """Objects of a kind matching `selector`."""
+
+        def run() -> list[dict[str, Any]]:
+            return self._list(self._resource(api_version, kind), api_version, kind, namespace, selector)
 
         return cast(list[dict[str, Any]], await self._call(run))
 
@@ -269,6 +321,7 @@ __all__ = [
     "DynamicApiError",
     "Kube",
     "PodUnreachable",
+    "ResourceNotFoundError",
     "UnprocessibleEntityError",
     "api_error_message",
     "load_config",

@@ -22,13 +22,17 @@ PRUNABLE_KINDS: tuple[tuple[str, str], ...] = (
     ("networking.k8s.io/v1", "Ingress"),
 )
 
-# Kinds of APIs a cluster may not serve (Gateway API, Envoy Gateway's policies): applied only when a
-# ChatPlatform names a Gateway, and pruned when it stops naming one; where the API is not served there
-# is nothing of that kind to prune.
+# Kinds of APIs a cluster may not serve (Gateway API, Envoy Gateway's policies, the Prometheus
+# Operator's): applied only when a ChatPlatform asks for them, and pruned when it stops asking; where
+# the API is not served there is nothing of that kind to prune.
 OPTIONAL_PRUNABLE_KINDS: tuple[tuple[str, str], ...] = (
     ("gateway.networking.k8s.io/v1", "HTTPRoute"),
     ("gateway.envoyproxy.io/v1alpha1", "SecurityPolicy"),
     ("gateway.envoyproxy.io/v1alpha1", "BackendTrafficPolicy"),
+    # The Prometheus Operator's (observability.metrics.prometheusOperator).
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
 )
 
 # Kinds that can be deleted and created again to repair drift without losing anything: no pods,
@@ -45,6 +49,9 @@ RECREATABLE_KINDS = frozenset(
         "HTTPRoute",
         "SecurityPolicy",
         "BackendTrafficPolicy",
+        "ServiceMonitor",
+        "PodMonitor",
+        "PrometheusRule",
     }
 )
 

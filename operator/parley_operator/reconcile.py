@@ -23,18 +23,30 @@ from parley_operator.backoff import retry_delay
 from parley_operator.drift import up_to_date
 from parley_operator.handover import HANDOVER_MANAGER, replicas_handover, with_initial_replicas
 from parley_operator.keys import generate_signing_key
-from parley_operator.kube import DynamicApiError, Kube, UnprocessibleEntityError, api_error_message
+from parley_operator.kube import (
+    DynamicApiError,
+    Kube,
+    ResourceNotFoundError,
+    UnprocessibleEntityError,
+    api_error_message,
+)
 from parley_operator.names import Installation
 from parley_operator.provision import deprovision, provision
 from parley_operator.prune import OPTIONAL_PRUNABLE_KINDS, PRUNABLE_KINDS, RECREATABLE_KINDS, ref, to_prune
 from parley_operator.render import Release, RenderInput, render_all
 from parley_operator.render.configmap import public_url
+from parley_operator.render.monitoring import MONITORING_API, is_monitoring, monitoring_wanted
 from parley_operator.render.secrets import wants_generated_key
 from parley_operator.rollout import decide, job_state, observed_release
 from parley_operator.scaling.scaler import socket_policy
 from parley_operator.status.conditions import ConditionUpdate, now_rfc3339, set_conditions
 from parley_operator.status.events import condition_events
-from parley_operator.status.summary import Observation, previous_infrastructure, summarize
+from parley_operator.status.summary import (
+    MonitoringObservation,
+    Observation,
+    previous_infrastructure,
+    summarize,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +149,16 @@ async def reconcile(
             notification_token=await _new_notification_token(kube, inst),
         )
     )
+    unserved = await _unserved_monitoring_kinds(kube, rendered.apply)
+    if unserved:
+        rendered.apply = [o for o in rendered.apply if not (is_monitoring(o) and o["kind"] in unserved)]
     kopf.adopt(rendered.all, owner=dict(platform))  # type: ignore[arg-type]
     errors = await _apply(kube, rendered.create_once, rendered.apply, children, _scaled_minimums(spec, inst))
+    monitoring = MonitoringObservation(
+        wanted=monitoring_wanted(RenderInput.steady(spec, inst)),
+        unserved=tuple(sorted(unserved)),
+        applied=tuple(f"{o['kind']}/{o['metadata']['name']}" for o in rendered.apply if is_monitoring(o)),
+    )
     if not errors:
         # Pruning after a failed apply could remove what the failed object was replacing. (Objects
         # this pass created are rendered, so the list from before the apply serves.)
@@ -153,6 +173,7 @@ async def reconcile(
         endpoint=public_url(RenderInput.steady(spec, inst)),
         apply_errors=errors,
         expected=spec.deployed_services(),
+        monitoring=monitoring,
     )
     status = summarize(previous, observation, now_rfc3339())
     if previous.get("socketScaling") and socket_policy(spec) is None:
@@ -169,6 +190,14 @@ async def reconcile(
             f"{provisioned - started:.1f}s, cluster {done - provisioned:.1f}s)"
         ),
     )
+
+
+async def _unserved_monitoring_kinds(kube: Kube, objs: list[dict[str, Any]]) -> set[str]:
+    """Kinds of the Prometheus Operator's objects rendered that the cluster does not serve (its
+    CRDs are not installed): those are skipped, and the Monitoring condition says so."""
+    kinds = sorted({o["kind"] for o in objs if is_monitoring(o)})
+    served = await asyncio.gather(*(kube.served(MONITORING_API, kind) for kind in kinds))
+    return {kind for kind, ok in zip(kinds, served, strict=True) if not ok}
 
 
 async def _new_signing_key(kube: Kube, spec: ChatPlatformSpec, inst: Installation) -> str | None:
@@ -206,7 +235,7 @@ async def _live_children(kube: Kube, inst: Installation) -> list[dict[str, Any]]
             for api_version, kind in PRUNABLE_KINDS
         ),
         *(
-            kube.list(api_version, kind, inst.namespace, inst.owned_selector, unserved_ok=True)
+            kube.list_if_served(api_version, kind, inst.namespace, inst.owned_selector)
             for api_version, kind in OPTIONAL_PRUNABLE_KINDS
         ),
     )
@@ -229,8 +258,8 @@ async def _apply(
     for obj in create_once:
         try:
             await kube.create_if_absent(obj)
-        except DynamicApiError as error:
-            errors.append(f"{obj['kind']}/{obj['metadata']['name']}: {api_error_message(error)}")
+        except (DynamicApiError, ResourceNotFoundError) as error:
+            errors.append(_apply_error(obj, error))
     for obj in apply:
         current = live.get(_key(obj))
         try:
@@ -245,9 +274,20 @@ async def _apply(
             if handover is None and up_to_date(obj, current):
                 continue
             await _apply_or_recreate(kube, obj)
-        except DynamicApiError as error:
-            errors.append(f"{obj['kind']}/{obj['metadata']['name']}: {api_error_message(error)}")
+        except (DynamicApiError, ResourceNotFoundError) as error:
+            errors.append(_apply_error(obj, error))
     return errors
+
+
+def _apply_error(obj: Mapping[str, Any], error: Exception) -> str:
+    """One object that could not be applied, for the Degraded condition (ApplyFailed): the
+    apiserver's words, or that it does not serve the kind (a CRD not installed)."""
+    where = f"{obj['kind']}/{obj['metadata']['name']}"
+    if isinstance(error, ResourceNotFoundError):
+        return (
+            f"{where}: the cluster does not serve {obj['apiVersion']} {obj['kind']} (is its CRD installed?)"
+        )
+    return f"{where}: {api_error_message(error)}"
 
 
 async def _apply_or_recreate(kube: Kube, obj: dict[str, Any]) -> None:

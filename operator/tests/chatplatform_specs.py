@@ -91,7 +91,12 @@ FULL: dict[str, Any] = {
         "tls": {"secretName": "chat-acme-tls"},
         "annotations": {"nginx.ingress.kubernetes.io/proxy-read-timeout": "3600"},
     },
-    "observability": {"otlpEndpoint": "http://otel-collector.monitoring:4318", "logLevel": "DEBUG"},
+    "observability": {
+        "otlpEndpoint": "http://otel-collector.monitoring:4318",
+        "logLevel": "DEBUG",
+        "traceSampleRatio": 0.1,
+        "metrics": {"prometheusOperator": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}}},
+    },
 }
 
 

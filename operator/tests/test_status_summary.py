@@ -221,7 +221,7 @@ def test_transition_times_survive_a_pass_that_changes_nothing() -> None:
     obs = _obs(decide(NEW, NEW, JobState.ABSENT, "j"), _all(NEW))
     first = summarize({}, obs, T1)
     second = summarize(first, obs, T2)
-    assert [c["lastTransitionTime"] for c in second["conditions"]] == [T1] * 6
+    assert [c["lastTransitionTime"] for c in second["conditions"]] == [T1] * 7
 
 
 def test_previous_infrastructure_round_trips_through_the_status() -> None:

@@ -493,14 +493,40 @@ class EntryPointSpec(SpecModel):
         return self.gateway_ref is None
 
 
+LABEL_KEY = (
+    "^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    "[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+LABEL_VALUE = "^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
+
+
+class PrometheusOperatorSpec(SpecModel):
+    """Objects of the Prometheus Operator (monitoring.coreos.com/v1): a ServiceMonitor per service, a
+    PodMonitor for the gateway's Envoy pods and a PrometheusRule with Parley's recording rules and
+    alerts. Skipped, and said so in the Monitoring condition, when the cluster does not serve
+    those kinds."""
+
+    enabled: bool = False
+    labels: dict[
+        Annotated[str, Field(max_length=316, pattern=LABEL_KEY)],
+        Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)],
+    ] = Field(default_factory=dict, max_length=16)
+    """Labels added to those objects, so that a Prometheus's serviceMonitorSelector,
+    podMonitorSelector and ruleSelector pick them (e.g. `release: kube-prometheus-stack`)."""
+
+
 class MetricsSpec(SpecModel):
     scrape_annotations: bool = True
     """Annotate pods with prometheus.io/scrape, port and path (/metrics on port 8000)."""
+    prometheus_operator: PrometheusOperatorSpec = nested(PrometheusOperatorSpec)
 
 
 class ObservabilitySpec(SpecModel):
     otlp_endpoint: str | None = Field(None, max_length=2048, pattern="^https?://.+$")
     """OpenTelemetry collector (OTLP/HTTP) the services export traces to."""
+    trace_sample_ratio: float = Field(0.01, ge=0.0, le=1.0)
+    """Share of new traces the services record (PARLEY_TRACE_SAMPLE_RATIO; the spans of a recorded
+    trace follow it through Kafka and Redis). 0.01 by default: docs/observability.md has the cost."""
     log_level: LogLevel = LogLevel.INFO
     metrics: MetricsSpec = nested(MetricsSpec)
 

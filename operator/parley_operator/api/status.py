@@ -28,6 +28,10 @@ class ConditionType(StrEnum):
     BUCKET_LIFECYCLE = "BucketLifecycle"
     """Informational: whether the S3 server aborts abandoned multipart uploads itself. False
     (LifecycleUnsupported) neither degrades the platform nor holds back Ready."""
+    MONITORING = "Monitoring"
+    """Informational: the Prometheus Operator's objects (observability.metrics.prometheusOperator).
+    True (Rendered) when applied; False when not asked for (Disabled), when the cluster does not serve
+    their kinds (CRDsMissing: none rendered) or when applying them failed (ApplyFailed)."""
 
 
 class BucketLifecycle(StrEnum):

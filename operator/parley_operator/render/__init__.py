@@ -16,6 +16,7 @@ from parley_operator.render.deployments import render_deployments
 from parley_operator.render.entry import render_envoy, render_gateway_api
 from parley_operator.render.ingress import render_ingress
 from parley_operator.render.jobs import render_migration_job
+from parley_operator.render.monitoring import render_monitoring
 from parley_operator.render.network import render_network_policies
 from parley_operator.render.secrets import render_notification_token_secret, render_signing_key_secret
 from parley_operator.render.services import render_service_account, render_services
@@ -52,6 +53,7 @@ def render_all(inp: RenderInput) -> Rendered:
             *render_disruption_budgets(inp),
             *render_ingress(inp),
             *render_gateway_api(inp),
+            *render_monitoring(inp),
         ],
         create_once=[*render_signing_key_secret(inp), *render_notification_token_secret(inp)],
     )

@@ -50,11 +50,18 @@ def config_data(inp: RenderInput) -> dict[str, str]:
 
 
 def trace_settings(inp: RenderInput) -> dict[str, str]:
-    """Traces to the ChatPlatform's OTLP/HTTP collector, when it names one (docs/observability.md)."""
-    endpoint = inp.spec.observability.otlp_endpoint
+    """Traces to the ChatPlatform's OTLP/HTTP collector, when it names one, and the share of new
+    traces recorded (docs/observability.md)."""
+    observability = inp.spec.observability
+    ratio = {"PARLEY_TRACE_SAMPLE_RATIO": repr(observability.trace_sample_ratio)}
+    endpoint = observability.otlp_endpoint
     if endpoint is None:
-        return {}
-    return {"PARLEY_TRACE_EXPORTER": "otlp", "PARLEY_TRACE_ENDPOINT": f"{endpoint.rstrip('/')}/v1/traces"}
+        return ratio
+    return {
+        "PARLEY_TRACE_EXPORTER": "otlp",
+        "PARLEY_TRACE_ENDPOINT": f"{endpoint.rstrip('/')}/v1/traces",
+        **ratio,
+    }
 
 
 def service_env(inp: RenderInput, service: str) -> dict[str, str]:

@@ -59,6 +59,17 @@ def _scaling_up(previous: Mapping[str, Any], name: str, state: ServiceState) -> 
     return state.ready >= int(before.get("readyReplicas", state.desired))
 
 
+@dataclass(frozen=True)
+class MonitoringObservation:
+    """The Prometheus Operator's objects this pass (observability.metrics.prometheusOperator)."""
+
+    wanted: bool = False
+    unserved: tuple[str, ...] = ()
+    """Their kinds the cluster does not serve (skipped)."""
+    applied: tuple[str, ...] = ()
+    """`Kind/name` of those the pass applied (or tried to)."""
+
+
 @dataclass
 class Observation:
     """Everything one pass learned; the summary is a function of this and the previous status."""
@@ -72,6 +83,7 @@ class Observation:
     apply_errors: list[str] = field(default_factory=list)
     expected: tuple[str, ...] = SERVICE_NAMES
     """Services that should have a Deployment (not the gateway when a Gateway serves the routes)."""
+    monitoring: MonitoringObservation = field(default_factory=MonitoringObservation)
 
 
 def _services_condition(obs: Observation, states: Mapping[str, ServiceState]) -> ConditionUpdate:
@@ -113,6 +125,31 @@ def _lifecycle_condition(infra: InfrastructureStatus) -> ConditionUpdate:
             f"multipart uploads in {bucket} itself",
         )
     return ConditionUpdate(kind, None, "Unknown", "the S3 server was not reached")
+
+
+def _monitoring_condition(obs: Observation) -> ConditionUpdate:
+    """Informational only: Ready and Degraded do not look at it (a failed apply is in Degraded)."""
+    kind, mon = ConditionType.MONITORING, obs.monitoring
+    if not mon.wanted:
+        return ConditionUpdate(
+            kind, False, "Disabled", "observability.metrics.prometheusOperator.enabled is false"
+        )
+    if mon.unserved:
+        return ConditionUpdate(
+            kind,
+            False,
+            "CRDsMissing",
+            f"the cluster does not serve monitoring.coreos.com/v1 {', '.join(mon.unserved)} (the "
+            "Prometheus Operator's CRDs are not installed): none rendered",
+        )
+    failed = [e for e in obs.apply_errors if e.split(":", 1)[0] in mon.applied]
+    if failed:
+        return ConditionUpdate(kind, False, "ApplyFailed", "; ".join(failed))
+    counts: dict[str, int] = {}
+    for applied in mon.applied:
+        counts[applied.split("/", 1)[0]] = counts.get(applied.split("/", 1)[0], 0) + 1
+    what = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in counts.items())
+    return ConditionUpdate(kind, True, "Rendered", f"applied {what}")
 
 
 def _progressing_condition(obs: Observation, states: Mapping[str, ServiceState]) -> ConditionUpdate:
@@ -187,6 +224,7 @@ def summarize(previous: Mapping[str, Any], obs: Observation, now: str) -> dict[s
         _degraded_condition(obs),
         _ready_condition([infra, services], obs.decision.phase is RolloutPhase.BLOCKED),
         _lifecycle_condition(obs.infrastructure),
+        _monitoring_condition(obs),
     ]
     by_type = {u.type: u for u in updates}
     order = [ConditionType.READY, *(u.type for u in updates if u.type != ConditionType.READY)]

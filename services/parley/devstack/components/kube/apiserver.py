@@ -8,7 +8,7 @@ import kubernetes
 
 from parley.devstack import podnet, ports
 from parley.devstack.component import Command, Component
-from parley.devstack.components.kube import cluster, gatewayapi
+from parley.devstack.components.kube import cluster, gatewayapi, modulecrds
 from parley.devstack.components.kube.build import build_kubernetes, helm_path, install_helm, kube_path
 from parley.devstack.components.kube.etcd import CLIENT_URL as ETCD_URL
 from parley.devstack.components.kube.pki import SERVICE_CLUSTER_IP_RANGE
@@ -80,10 +80,15 @@ class KubeApiserver(Component):
             cluster.admin_kubeconfig(self.paths), cluster.pki(self.paths), "admin"
         )
         definitions = gatewayapi.crds(self.paths, self.setup_log)
+        optional = [
+            d for source in modulecrds.ALL for d in modulecrds.crds(self.paths, source, self.setup_log)
+        ]
         with cluster.api_client(kubeconfig) as api:
             ensure_extra_service_cidr(api)
-            # So that the HTTPRoutes the operator renders for a user's Gateway are validated here.
+            # So that the HTTPRoutes the operator renders for a user's Gateway are validated here, and
+            # its ServiceMonitors, PodMonitors, PrometheusRule and Envoy Gateway policies.
             gatewayapi.install(api, definitions)
+            modulecrds.install(api, optional)
 
     def endpoints(self) -> dict[str, str]:
         return {
