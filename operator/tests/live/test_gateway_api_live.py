@@ -1,9 +1,7 @@
 """What the operator renders for a user's Gateway, validated by a real apiserver that serves the
-Gateway API CRDs (standard channel, from the sigs.k8s.io/gateway-api Go module): server-side dry-run
+Gateway API CRDs (standard channel, from the sigs.k8s.io/gateway-api Go module) and Envoy Gateway's
+(from the github.com/envoyproxy/gateway module's chart, devstack modulecrds.py): server-side dry-run
 applies with strict field validation.
-
-Envoy Gateway's SecurityPolicy and BackendTrafficPolicy are not checked here: their CRDs come with
-the github.com/envoyproxy/gateway module, which the module proxy this project uses does not serve.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from typing import Any
 import kubernetes
 import pytest
 from chatplatform_specs import GATEWAY_API
-from parley.devstack.components.kube import gatewayapi
+from parley.devstack.components.kube import gatewayapi, modulecrds
 from parley.devstack.stack import Stack
 from parley.testing.chatplatforms import Platforms, platform_spec
 from parley.testing.operator_process import OperatorProcess
@@ -33,6 +31,13 @@ def gateway_crds(k8s_api: Any) -> list[str]:
     return gatewayapi.install(k8s_api, gatewayapi.crds(stack.paths, log))
 
 
+@pytest.fixture(scope="module")
+def envoy_gateway_crds(k8s_api: Any) -> list[str]:
+    stack = Stack()
+    log = stack.paths.logs / "envoy-gateway-crds.setup.log"
+    return modulecrds.install(k8s_api, modulecrds.crds(stack.paths, modulecrds.ENVOY_GATEWAY, log))
+
+
 def _dry_run_apply(api: Any, obj: dict[str, Any]) -> None:
     client: Any = kubernetes.dynamic.DynamicClient  # no type hints
     dynamic = client(api)
@@ -47,10 +52,37 @@ def _dry_run_apply(api: Any, obj: dict[str, Any]) -> None:
     )
 
 
-def _routes(namespace: str, raw: dict[str, Any]) -> list[dict[str, Any]]:
+def _routes(
+    namespace: str, raw: dict[str, Any], kinds: tuple[str, ...] = ("HTTPRoute",)
+) -> list[dict[str, Any]]:
     spec = parse_spec(raw)
     objs = render_all(RenderInput.steady(spec, Installation(namespace, "acme"))).all
-    return [o for o in objs if o["kind"] == "HTTPRoute"]
+    return [o for o in objs if o["kind"] in kinds]
+
+
+POLICIES = ("SecurityPolicy", "BackendTrafficPolicy")
+
+
+def test_rendered_envoy_gateway_policies_pass_the_apiserver(
+    k8s_api: Any, k8s_namespace: str, gateway_crds: list[str], envoy_gateway_crds: list[str]
+) -> None:
+    wanted = {"securitypolicies.gateway.envoyproxy.io", "backendtrafficpolicies.gateway.envoyproxy.io"}
+    assert wanted <= set(envoy_gateway_crds)
+    policies = _routes(k8s_namespace, GATEWAY_API, POLICIES)
+    assert sorted(p["kind"] for p in policies) == sorted(POLICIES)
+    for policy in policies:
+        _dry_run_apply(k8s_api, policy)
+    # The CRDs' own validation is at work: a rate-limit unit Envoy Gateway does not know is refused.
+    (traffic,) = [p for p in policies if p["kind"] == "BackendTrafficPolicy"]
+    broken = copy.deepcopy(traffic)
+    broken["spec"]["rateLimit"]["local"]["rules"][0]["limit"]["unit"] = "Fortnight"
+    with pytest.raises(kubernetes.dynamic.exceptions.UnprocessibleEntityError):
+        _dry_run_apply(k8s_api, broken)
+    (security,) = [p for p in policies if p["kind"] == "SecurityPolicy"]
+    unknown = copy.deepcopy(security)
+    unknown["spec"]["jwt"]["providers"][0]["notAField"] = True
+    with pytest.raises(kubernetes.dynamic.exceptions.DynamicApiError):
+        _dry_run_apply(k8s_api, unknown)
 
 
 def test_rendered_httproutes_pass_the_apiserver(
@@ -92,7 +124,8 @@ def test_routes_are_pruned_when_the_platform_stops_naming_a_gateway(
     gateway_crds: list[str],
 ) -> None:
     """A platform moved from a user's Gateway to its own Envoy loses its HTTPRoutes (and gains the
-    gateway); Envoy Gateway's policy kinds are not served here, which the pruner takes as none."""
+    gateway); Envoy Gateway's policy kinds, served or not (a kind not served is taken as none), have
+    nothing to prune."""
     spec = platform_spec(infra["kafka_bootstrap"])
     spec["entryPoint"] = {"gatewayRef": {"name": "public"}}
     platforms.create(namespace, "acme", spec)
