@@ -113,6 +113,11 @@ def with_change(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     (
+        "a Prometheus label key with a space",
+        with_change(REQUIRED, "observability.metrics.prometheusOperator.labels", {"team name": "chat"}),
+        "label keys must be Kubernetes label keys",
+    ),
+    (
         "autoscaling min above max",
         with_change(REQUIRED, "services.api.autoscaling", {"minReplicas": 5, "maxReplicas": 2}),
         "autoscaling.minReplicas must not exceed autoscaling.maxReplicas",

@@ -19,6 +19,7 @@ from chartkit import (
 )
 from parley_operator.api.spec import parse_spec
 from parley_operator.cli import parse_args
+from parley_operator.prune import OPTIONAL_PRUNABLE_KINDS, PRUNABLE_KINDS
 
 pytestmark = pytest.mark.kube
 
@@ -142,6 +143,24 @@ def test_rbac_is_least_privilege(helm: Helm, cluster_version: str) -> None:
     # No leases, no RBAC objects: the operator never needs them.
     touched = {resource for _, resource in reconcile}
     assert not touched & {"pods/exec", "leases", "roles", "rolebindings", "clusterroles", "nodes"}
+
+
+def _plural(kind: str) -> str:
+    lower = kind.lower()
+    if lower.endswith("y"):
+        return lower[:-1] + "ies"
+    return lower + ("es" if lower.endswith("s") else "s")
+
+
+def test_the_operator_may_apply_and_prune_every_kind_it_renders(helm: Helm, cluster_version: str) -> None:
+    objs = helm.template(OPERATOR_CHART, "ops", cluster_version)
+    (reconcile,) = [
+        _rules(r) for r in by_kind(objs, "ClusterRole") if r["metadata"]["name"].endswith("-reconcile")
+    ]
+    for api_version, kind in (*PRUNABLE_KINDS, *OPTIONAL_PRUNABLE_KINDS):
+        group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+        verbs = reconcile.get((group, _plural(kind)), set())
+        assert {"get", "list", "watch", "create", "patch", "delete"} <= verbs, (api_version, kind)
 
 
 def test_watching_namespaces_binds_the_rights_there_only(helm: Helm, cluster_version: str) -> None:

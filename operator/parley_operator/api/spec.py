@@ -498,6 +498,21 @@ LABEL_KEY = (
     "[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
 LABEL_VALUE = "^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
+_LABEL_KEY = re.compile(LABEL_KEY)
+
+LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
+Labels = Annotated[
+    dict[str, LabelValue],
+    Field(max_length=16),
+    # Keys: a CEL rule (the CRD schema has no patternProperties), checked the same in Python.
+    *field_rule(
+        Rule(
+            cel=f"self.all(k, k.size() <= 316 && k.matches('{LABEL_KEY}'))",
+            message="label keys must be Kubernetes label keys such as release or example.org/team",
+            check=lambda labels: all(len(k) <= 316 and _LABEL_KEY.fullmatch(k) for k in labels),
+        )
+    ),
+]
 
 
 class PrometheusOperatorSpec(SpecModel):
@@ -507,10 +522,7 @@ class PrometheusOperatorSpec(SpecModel):
     those kinds."""
 
     enabled: bool = False
-    labels: dict[
-        Annotated[str, Field(max_length=316, pattern=LABEL_KEY)],
-        Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)],
-    ] = Field(default_factory=dict, max_length=16)
+    labels: Labels = Field(default_factory=dict)
     """Labels added to those objects, so that a Prometheus's serviceMonitorSelector,
     podMonitorSelector and ruleSelector pick them (e.g. `release: kube-prometheus-stack`)."""
 
