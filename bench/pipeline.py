@@ -19,6 +19,10 @@ Phases:
 
     .venv/bin/python bench/pipeline.py [--rate 1000] [--seconds 15] [--rates 2000,4000,6000]
                                        [--idle 19900] [--workers 2] [--skip idle]
+                                       [--client lean|full] [--profile DIR]
+
+Every load phase and the consumer-alone phase print the CPU time per stored message of each process
+(socket, consumer, Kafka broker, PostgreSQL; microseconds, from /proc).
 """
 
 from __future__ import annotations
@@ -98,6 +102,29 @@ async def _worker(spec: dict[str, Any], results: mp.Queue[Any], go: Any, stop: A
     sockets: list[Any] = []
     readers: list[asyncio.Task[None]] = []
 
+    async def read_lean(ws: Any, me: str) -> None:
+        """The lean client: no JSON parsing, the few fields it needs found by position."""
+        with contextlib.suppress(Exception):
+            async for raw in ws:
+                if '"message.created"' in raw:
+                    at = raw.find('"sender_id":"') + 13
+                    if raw[at : at + 36] != me:
+                        counts["received"] += 1
+                        if measuring:
+                            at = raw.find('"body":"') + 8
+                            body = raw[at : raw.find('"', at)]
+                            latencies.append((time.monotonic_ns() - int(body)) // 1000)
+                elif raw.startswith('{"type":"accepted"'):
+                    counts["accepted"] += 1
+                    at = raw.find('"client_id":"') + 13
+                    started = sent_at.pop(raw[at : raw.find('"', at)], None)
+                    if started is not None and measuring:
+                        acks.append((time.monotonic_ns() - started) // 1000)
+                elif raw.startswith('{"type":"error"'):
+                    counts["errors"] += 1
+                    code = json.loads(raw)["code"]
+                    error_codes[code] = error_codes.get(code, 0) + 1
+
     async def read(ws: Any, me: str) -> None:
         nonlocal measuring
         with contextlib.suppress(Exception):
@@ -146,7 +173,8 @@ async def _worker(spec: dict[str, Any], results: mp.Queue[Any], go: Any, stop: A
             counts["connected"] += 1
             sockets.append((ws, conn))
             if spec["mode"] == "load":
-                readers.append(asyncio.create_task(read(ws, conn.user_id)))
+                reader = read_lean if spec.get("client") == "lean" else read
+                readers.append(asyncio.create_task(reader(ws, conn.user_id)))
 
     await asyncio.gather(*(open_one(c) for c in conns))
     results.put(("ready", counts["connected"], counts["failed"]))
@@ -158,6 +186,9 @@ async def _worker(spec: dict[str, Any], results: mp.Queue[Any], go: Any, stop: A
         rate: float = spec["rate"]
         seconds: float = spec["seconds"]
         warmup: float = spec["warmup"]
+        lean = spec.get("client") == "lean"
+        prefixes = [f'{{"type":"send","chat_id":"{chat}","client_id":"' for _, chat in senders]
+        tag = uuid.uuid4().hex[:8]
         start = time.monotonic()
         due = 0
         index = 0
@@ -169,12 +200,16 @@ async def _worker(spec: dict[str, Any], results: mp.Queue[Any], go: Any, stop: A
             target = int(elapsed * rate)
             while due < target and senders:
                 ws, chat = senders[index % len(senders)]
+                now = time.monotonic_ns()
+                if lean:  # a counter for client ids, the frame from a prepared prefix
+                    client_id = f"{tag}{index}"
+                    frame = f'{prefixes[index % len(senders)]}{client_id}","body":"{now}"}}'
+                else:
+                    client_id = uuid.uuid4().hex
+                    frame = f'{{"type":"send","chat_id":"{chat}","client_id":"{client_id}","body":"{now}"}}'
                 index += 1
                 due += 1
-                now = time.monotonic_ns()
-                client_id = uuid.uuid4().hex
                 sent_at[client_id] = now
-                frame = f'{{"type":"send","chat_id":"{chat}","client_id":"{client_id}","body":"{now}"}}'
                 with contextlib.suppress(Exception):
                     await ws.send(frame)
                     counts["sent"] += 1
@@ -393,6 +428,73 @@ class CpuMeter:
         out["machine busy (of 200%)"] = f"{(sum(total) - idle) / max(sum(total), 1) * 200:.0f}%"
         return out
 
+    def per_message(
+        self,
+        start: tuple[float, dict[str, dict[int, int]], list[int]],
+        end: tuple[float, dict[str, dict[int, int]], list[int]],
+        messages: int,
+    ) -> dict[str, float]:
+        """CPU microseconds per stored message of each part over the window."""
+        out = {}
+        for part in self.parts:
+            before, after = start[1][part], end[1][part]
+            ticks = sum(t - before.get(pid, 0) for pid, t in after.items())
+            out[part] = round(ticks / self.hz * 1e6 / max(messages, 1), 1)
+        return out
+
+
+class Profiler:
+    """py-spy recording some processes (`--profile DIR`): raw collapsed stacks per process, and the
+    functions that took the most samples (self time, the innermost frame) printed at the end."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self.running: list[tuple[str, Path, Any]] = []
+
+    def start(self, name: str, pid: int) -> None:
+        if self.directory is None:
+            return
+        import subprocess
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        out = self.directory / f"{name}.txt"
+        spy = str(Path(sys.executable).parent / "py-spy")
+        proc = subprocess.Popen(
+            [spy, "record", "--pid", str(pid), "--rate", "200", "--nonblocking", "--format", "raw",
+             "--output", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.running.append((name, out, proc))
+
+    def stop(self, top: int = 12) -> dict[str, list[str]]:
+        import signal
+
+        result: dict[str, list[str]] = {}
+        for name, out, proc in self.running:
+            proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=30)
+            result[name] = top_frames(out, top)
+        self.running = []
+        return result
+
+
+def top_frames(path: Path, top: int) -> list[str]:
+    """The innermost frames with the most samples in a py-spy raw (collapsed) file."""
+    counts: dict[str, int] = {}
+    total = 0
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            stack, _, n = line.rpartition(" ")
+            if not n.isdigit():
+                continue
+            # The innermost frame, by function (py-spy names a frame "function (file:line)").
+            frame = stack.rsplit(";", 1)[-1].rsplit(":", 1)[0] + ")" if stack else "(no Python frame)"
+            counts[frame] = counts.get(frame, 0) + int(n)
+            total += int(n)
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+    return [f"{n / max(total, 1) * 100:5.1f}%  {frame}" for frame, n in ranked]
+
 
 def cpu_parts(
     consumer: ServiceProcess, sockets: list[ServiceProcess], workers: list[int]
@@ -430,6 +532,8 @@ async def load_phase(
     workers: int,
     warmup: float = 2.0,
     edge_url: str | None = None,
+    client: str = "lean",
+    profiler: Profiler | None = None,
 ) -> dict[str, Any]:
     people = await platform.users(chats * members)
     conns: list[dict[str, Any]] = []
@@ -452,6 +556,7 @@ async def load_phase(
             "rate": rate * sum(1 for conn in part if conn["send_to"]) / senders,
             "seconds": seconds,
             "warmup": warmup,
+            "client": client,
         }
         for i, part in enumerate(parts)
     ]
@@ -463,9 +568,14 @@ async def load_phase(
         await asyncio.sleep(warmup)
         window_start, stored_start = time.monotonic(), (await consumer_status(consumer))["stored"]
         cpu_start = meter.snapshot()
+        if profiler is not None:
+            profiler.start("consumer", consumer.pid)
+            for n, socket in enumerate(sockets):
+                profiler.start(f"socket-{n}", socket.pid)
         await asyncio.sleep(seconds)
         cpu_end = meter.snapshot()
         window, stored_end = time.monotonic() - window_start, (await consumer_status(consumer))["stored"]
+        profile = profiler.stop() if profiler is not None else {}
         counts, codes, latencies, acks = pool.collect()
     # Everything offered stored by now? (the backlog, if the pipeline fell behind)
     deadline = time.monotonic() + 120
@@ -484,11 +594,15 @@ async def load_phase(
         "accepted_ms": _percentiles(acks),
         "backlog_after": counts["accepted"] - ((await consumer_status(consumer))["stored"] - before),
         "cpu": meter.usage(cpu_start, cpu_end),
+        "cpu_us_per_stored_message": meter.per_message(cpu_start, cpu_end, stored_end - stored_start),
         "consumer_batches_ms": (await consumer_status(consumer))["timings_ms"],
+        **({"profile_top_self": profile} if profile else {}),
     }
 
 
-async def consumer_alone(platform: Platform, consumer: ServiceProcess, count: int) -> dict[str, Any]:
+async def consumer_alone(
+    platform: Platform, consumer: ServiceProcess, count: int, profiler: Profiler | None = None
+) -> dict[str, Any]:
     """Commands straight into Kafka (no socket, nobody connected), then how fast they are stored."""
     people = await platform.users(50)
     chats = [await platform.chat([people[i][0], people[(i + 1) % 50][0]]) for i in range(50)]
@@ -513,14 +627,23 @@ async def consumer_alone(platform: Platform, consumer: ServiceProcess, count: in
     consumer.start(wait=90)
     base = (await consumer_status(consumer))["stored"]
     first: tuple[float, int] | None = None  # when storing was first seen under way, and how far
+    meter = CpuMeter({k: v for k, v in cpu_parts(consumer, [], []).items() if k not in ("socket", "clients")})
+    cpu_start = cpu_end = meter.snapshot()
+    metered = 0
+    if profiler is not None:
+        profiler.start("consumer-alone", consumer.pid)
     while time.monotonic() - started < 300:
         stored = (await consumer_status(consumer))["stored"] - base
         if first is None and stored > 0:
             first = (time.monotonic(), stored)
+            cpu_start = meter.snapshot()
         if stored >= count:
+            cpu_end = meter.snapshot()
+            metered = stored - (first[1] if first else 0)
             break
         await asyncio.sleep(0.1)
     done = time.monotonic()
+    profile = profiler.stop() if profiler is not None else {}
     status = await consumer_status(consumer)
     stored = status["stored"] - base
     return {
@@ -530,6 +653,8 @@ async def consumer_alone(platform: Platform, consumer: ServiceProcess, count: in
         "per_s_once_running": (stored - first[1]) / (done - first[0]) if first else 0.0,
         "batches": status["batches"],
         "batch_ms": status["timings_ms"],
+        "cpu_us_per_stored_message": meter.per_message(cpu_start, cpu_end, metered),
+        **({"profile_top_self": profile} if profile else {}),
     }
 
 
@@ -632,6 +757,7 @@ async def bench(
                 result = await load_phase(
                     platform, sockets, consumer, chats=20, members=5, rate=args.rate,
                     seconds=args.seconds, workers=args.workers, edge_url=edge_url,
+                    client=args.client, profiler=Profiler(args.profile),
                 )  # fmt: skip
                 report(f"latency at {args.rate:.0f} msg/s (20 chats x 5 members, 4 receivers each)", result)
             if "throughput" not in args.skip:
@@ -639,12 +765,13 @@ async def bench(
                     result = await load_phase(
                         platform, sockets, consumer, chats=100, members=2, rate=rate,
                         seconds=args.seconds, workers=args.workers, edge_url=edge_url,
+                        client=args.client,
                     )  # fmt: skip
                     report(f"throughput at {rate:.0f} msg/s offered (100 chats x 2 members)", result)
             if "consumer" not in args.skip:
                 report(
                     "consumer alone, draining a backlog",
-                    await consumer_alone(platform, consumer, args.backlog),
+                    await consumer_alone(platform, consumer, args.backlog, Profiler(args.profile)),
                 )
             if args.pictures is not None:
                 await asyncio.sleep(3)  # the last scrapes
@@ -717,6 +844,20 @@ def main() -> None:
         default=None,
         help="scrape the run's processes with a Prometheus of its own and plot the dashboards' "
         "panels into this folder at the end (observability/snapshots.py)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("lean", "full"),
+        default="lean",
+        help="load phases' clients: lean (no JSON parsing of frames, counter client ids; the default) "
+        "or full (every frame parsed)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="py-spy record the consumer and socket processes during the measured windows (raw "
+        "collapsed stacks into this folder) and print their top functions",
     )
     parser.add_argument(
         "--keep-logs", action="store_true", help="print where the service logs are and keep them"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -208,3 +209,53 @@ async def test_sending_marks_the_chat_read_for_the_sender(db: Database) -> None:
     await _store(db, [send(chat, ada, "1"), send(chat, bob, "2"), send(chat, ada, "3")])
     rows = await _rows(db, "SELECT user_id, last_read_seq FROM chat_members WHERE chat_id = :c", c=chat)
     assert {r.user_id: r.last_read_seq for r in rows} == {ada: 4, bob: 3}
+
+
+async def test_a_membership_change_committed_while_the_batch_waits_for_the_lock_is_seen(
+    db: Database,
+) -> None:
+    """The batch reads memberships in the statement that takes the chats' locks; a writer that held
+    a lock and changed the chat meanwhile (the api removing a member) commits after that
+    statement's snapshot. The chat's seq moved, so the batch reads again before deciding: the
+    removed member's send is refused and the other one takes the seq after the api's change."""
+    ada, bob = await create_users(db.engine, ["ada", "bob"])
+    chat = await create_chat(db.engine, ada, [bob])
+    async with db.engine.connect() as api:
+        transaction = await api.begin()
+        # The api's membership change: lock the chat, take seq 2, remove bob.
+        await api.execute(sa.text("SELECT 1 FROM chats WHERE id = :c FOR UPDATE"), {"c": chat})
+        await api.execute(sa.text("UPDATE chats SET last_seq = 2 WHERE id = :c"), {"c": chat})
+        await api.execute(
+            sa.text("DELETE FROM chat_members WHERE chat_id = :c AND user_id = :u"), {"c": chat, "u": bob}
+        )
+        batch = asyncio.create_task(_store(db, [send(chat, bob, "from bob"), send(chat, ada, "from ada")]))
+        # The batch's statement has started (its snapshot taken) and waits for the lock.
+        for _ in range(100):
+            waiting = await _rows(
+                db,
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE '%FOR UPDATE%' AND datname = current_database()",
+            )
+            if waiting[0].n:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting[0].n, "the batch never waited for the chat's lock"
+        await transaction.commit()
+    bob_send, ada_send = await asyncio.wait_for(batch, 10)
+    assert isinstance(bob_send, Rejected) and bob_send.code == "not_a_member"
+    assert isinstance(ada_send, Stored) and ada_send.event.seq == 3
+    rows = await _rows(db, "SELECT last_seq FROM chats WHERE id = :c", c=chat)
+    assert rows[0].last_seq == 3
+
+
+async def test_stored_events_carry_the_bytes_logged(db: Database) -> None:
+    ada, bob = await create_users(db.engine, ["ada", "bob"])
+    chat = await create_chat(db.engine, ada, [bob])
+    first = send(chat, ada, "hi", client_id="c1")
+    [stored, repeat] = await _store(db, [first, first])
+    assert isinstance(stored, Stored) and stored.data is not None
+    assert parse_stored_event(stored.data) == stored.event
+    assert isinstance(repeat, Stored) and repeat.duplicate
+    [replayed] = await _store(db, [first])
+    assert isinstance(replayed, Stored) and replayed.duplicate and replayed.data is None
+    assert replayed.event == stored.event

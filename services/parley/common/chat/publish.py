@@ -36,13 +36,23 @@ class EventPublisher:
         events: Sequence[StoredEventType],
         rejected: Sequence[CommandRejected] = (),
         traces: Sequence[Context | None] | None = None,
+        *,
+        encoded: Sequence[bytes | None] | None = None,
     ) -> None:
         """`traces`: each event's trace context (aligned with `events`), carried to the chat's
-        Redis channel (common/tracing.wrap) and in the events topic's record headers."""
+        Redis channel (common/tracing.wrap) and in the events topic's record headers. `encoded`:
+        each event's wire form when the caller has it already (aligned with `events`; None where
+        not). Every event is encoded once, whatever the number of channels and topics."""
         if not events and not rejected:
             return
-        encoded = [(event, encode(event)) for event in events]
-        await asyncio.gather(self._redis(encoded, rejected, traces), self._kafka(encoded, traces))
+        if encoded is None:
+            pairs = [(event, encode(event)) for event in events]
+        else:
+            pairs = [
+                (event, data if data is not None else encode(event))
+                for event, data in zip(events, encoded, strict=True)
+            ]
+        await asyncio.gather(self._redis(pairs, rejected, traces), self._kafka(pairs, traces))
 
     async def _redis(
         self,
