@@ -8,7 +8,7 @@
 - Delivery is ordered per connection: each session keeps the last seq it sent per chat and sends
   an event only when it is the next one. An event ahead of that (a publish overtook another, a
   connection joined mid-stream, a channel was briefly lost) puts the session into catch-up, which
-  reads the missing seqs from the change log (see session.py). Duplicates are dropped by the same
+  reads the missing seqs from the change log (see delivery.py). Duplicates are dropped by the same
   comparison, so at-least-once publishing never shows.
 """
 
@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
@@ -37,10 +37,8 @@ from parley.socket.presence import PresenceWatch
 from parley.socket.protocol import error_frame, event_frame, read_frame, typing_frame
 from parley.socket.pubsub import Subscriber
 from parley.socket.ratelimit import TokenBucket
+from parley.socket.recipient import Recipient
 from parley.socket.wsserver import text_frame
-
-if TYPE_CHECKING:
-    from parley.socket.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +53,7 @@ class UserState:
     def __init__(self, user_id: uuid.UUID, bucket: TokenBucket) -> None:
         self.user_id = user_id
         self.chats: set[uuid.UUID] = set()
-        self.connections: set[Session] = set()
+        self.connections: set[Recipient] = set()
         self.bucket = bucket
         self.typing_at: dict[uuid.UUID, float] = {}
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
