@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -23,6 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import datetime
 from typing import Any
 
+import orjson
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 from prometheus_client import Histogram
@@ -207,7 +207,7 @@ class Hub:
         if data[:1] == b"@":  # a sampled message's trace context (common/tracing)
             trace, data = tracing.unwrap(data)
         try:
-            event = json.loads(data)
+            event = orjson.loads(data)  # the payload stays as published: see protocol.event_frame
             kind = event["type"]
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed message on %r", channel)
@@ -244,14 +244,19 @@ class Hub:
                 stored_at = datetime.fromisoformat(event["at"]).timestamp()
                 self.delivery_latency.observe(max(0.0, time.time() - stored_at))
             frame = text_frame(event_frame(data))
-            for user in feed.users:
-                for session in user.connections:
-                    span = tracing.start_child(
-                        "socket deliver", trace, SpanKind.CONSUMER, user_id=str(user.user_id), seq=seq
-                    )
-                    session.deliver(chat_id, seq, frame)
-                    if span is not None:
-                        span.end()
+            if trace is None:  # the common case: no per-connection span to start
+                for user in feed.users:
+                    for session in user.connections:
+                        session.deliver(chat_id, seq, frame)
+            else:
+                for user in feed.users:
+                    for session in user.connections:
+                        span = tracing.start_child(
+                            "socket deliver", trace, SpanKind.CONSUMER, user_id=str(user.user_id), seq=seq
+                        )
+                        session.deliver(chat_id, seq, frame)
+                        if span is not None:
+                            span.end()
         if kind == "member.removed":
             removed = self.users.get(uuid.UUID(event["user_id"]))
             if removed is not None:
