@@ -25,7 +25,7 @@ version and readers ignore fields they do not know; a breaking change is a new m
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
@@ -205,6 +205,11 @@ StoredEventType = (
     | ReactionRemoved
 )
 StoredEvent = Annotated[StoredEventType, Field(discriminator="type")]
+# The `type` of every stored event, derived from the union: a new stored event is in it by itself
+# (the socket delivers exactly these live, as they are; socket/hub.py).
+STORED_EVENT_TYPES: frozenset[str] = frozenset(
+    model.model_fields["type"].default for model in get_args(StoredEventType)
+)
 
 MEMBERSHIP_EVENTS = (ChatCreated, MemberAdded, MemberRemoved, MemberRoleChanged)
 

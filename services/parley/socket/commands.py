@@ -6,9 +6,10 @@ timeout is answered as failed (the client retries with the same client_id, which
 stores once). Such a command may still reach Kafka later, when the broker comes back; that is
 why the error is "retry", never "it was not taken".
 
-One task feeds the producer from a queue; acks arrive as callbacks. A command therefore costs no
-task of its own, whatever the rate. A failed ack makes the wrapper replace its producer (see
-common/kafka.py); meanwhile commands are answered `unavailable` (retryable) at once.
+One task feeds the producer from a queue; acks arrive as callbacks; one timer watches the oldest
+command's deadline. A command therefore costs no task or timer of its own, whatever the rate. A
+failed ack makes the wrapper replace its producer (see common/kafka.py); meanwhile commands are
+answered `unavailable` (retryable) at once.
 """
 
 from __future__ import annotations
@@ -39,22 +40,19 @@ FAILED = "failed"
 
 
 class _Pending:
-    __slots__ = ("answer", "key", "timer", "trace", "value")
+    __slots__ = ("answer", "deadline", "key", "trace", "value")
 
     def __init__(self, key: bytes, value: bytes, answer: Answer, trace: Context | None = None) -> None:
         self.key = key
         self.value = value
         self.trace = trace
         self.answer: Answer | None = answer
-        self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0  # the loop's time by which it is answered, at the latest
 
     def finish(self, outcome: str | None) -> None:
         answer, self.answer = self.answer, None
-        if answer is None:
-            return
-        if self.timer is not None:
-            self.timer.cancel()
-        answer(outcome)
+        if answer is not None:
+            answer(outcome)
 
     def acked(self, future: asyncio.Future[object]) -> None:
         if future.cancelled():
@@ -101,6 +99,11 @@ class CommandProducer(Worker):
         self._partitions: list[int] = []
         self._partitioner = CachingPartitioner()
         self._queue: deque[_Pending] = deque()
+        # Every command has the same timeout, so deadlines come in submission order: one timer, for
+        # the oldest unanswered command, instead of one per command (answered ones are dropped
+        # from the front as they reach it).
+        self._deadlines: deque[_Pending] = deque()
+        self._timer: asyncio.TimerHandle | None = None
         self._fed = asyncio.Event()
         self._refused = RepeatedLog(log, "commands answered unavailable (no usable Kafka producer)")
         self._not_produced = RepeatedLog(log, "commands not produced")
@@ -125,9 +128,29 @@ class CommandProducer(Worker):
             self.wake()  # a broken producer is replaced now, not at the next refresh
             loop.call_soon(pending.finish, NOT_CONNECTED)
             return
-        pending.timer = loop.call_later(self.send_timeout, pending.finish, TIMED_OUT)
+        pending.deadline = loop.time() + self.send_timeout
+        deadlines = self._deadlines
+        while deadlines and deadlines[0].answer is None:
+            deadlines.popleft()
+        deadlines.append(pending)
+        if self._timer is None:
+            self._timer = loop.call_at(pending.deadline, self._expire)
         self._queue.append(pending)
         self._fed.set()
+
+    def _expire(self) -> None:
+        """The timer: answer every command past its deadline `timed_out`, then wait for the next."""
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        deadlines = self._deadlines
+        while deadlines:
+            head = deadlines[0]
+            if head.answer is not None and head.deadline > now:
+                self._timer = loop.call_at(head.deadline, self._expire)
+                return
+            deadlines.popleft()
+            head.finish(TIMED_OUT)  # (nothing if it was answered already)
 
     async def run(self) -> None:
         feeder = asyncio.create_task(self._feed(), name="command-feed")

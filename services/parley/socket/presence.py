@@ -13,16 +13,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from parley.common.presence import PresenceKeys, UserPresence, read_presence
 from parley.common.redis import Redis
 from parley.socket.protocol import ErrorCode, PresenceEntry, presence_frame
 from parley.socket.pubsub import Subscriber
+from parley.socket.recipient import Watcher
 from parley.socket.wsserver import text_frame
-
-if TYPE_CHECKING:
-    from parley.socket.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +34,12 @@ class PresenceWatch:
         self.redis = redis
         self.keys = keys
         self.spawn = spawn  # the hub's: its tasks end with it
-        self.watchers: dict[uuid.UUID, set[Session]] = {}
+        self.watchers: dict[uuid.UUID, set[Watcher]] = {}
         self.latest: dict[uuid.UUID, PresenceEntry] = {}
 
     # --- connections --------------------------------------------------------------------------
 
-    def watch(self, session: Session, user_ids: Iterable[uuid.UUID]) -> None:
+    def watch(self, session: Watcher, user_ids: Iterable[uuid.UUID]) -> None:
         """Replace what the session watches; it gets the current state of all of them, then changes."""
         wanted = list(dict.fromkeys(user_ids))
         before = session.watching or frozenset()
@@ -59,12 +57,12 @@ class PresenceWatch:
         confirmed = self.subscriber.subscribe(new_channels)
         self.spawn(self._snapshot(session, wanted, confirmed), "presence-snapshot")
 
-    def unwatch(self, session: Session) -> None:
+    def unwatch(self, session: Watcher) -> None:
         watching, session.watching = session.watching, None
         if watching:
             self._forget(session, watching)
 
-    def _forget(self, session: Session, user_ids: Iterable[uuid.UUID]) -> None:
+    def _forget(self, session: Watcher, user_ids: Iterable[uuid.UUID]) -> None:
         gone: list[str] = []
         for user_id in user_ids:
             sessions = self.watchers.get(user_id)
@@ -79,7 +77,7 @@ class PresenceWatch:
             self.subscriber.release(gone)
 
     async def _snapshot(
-        self, session: Session, user_ids: list[uuid.UUID], confirmed: Awaitable[None]
+        self, session: Watcher, user_ids: list[uuid.UUID], confirmed: Awaitable[None]
     ) -> None:
         try:
             await confirmed

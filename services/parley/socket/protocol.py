@@ -2,8 +2,8 @@
 bytes, and the stable error codes.
 
 Client frames are validated straight from the JSON text (pydantic's parser, no dict in between).
-Server frames are built as bytes once and written to every connection that gets them; a stored
-event from Redis is forwarded inside an `event` frame without being parsed into a model again.
+Server frames are built as bytes once (orjson) and written to every connection that gets them; a
+stored event from Redis is forwarded inside an `event` frame without being parsed into a model again.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal, NamedTuple
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from parley.common.chat.types import ATTACHMENTS_MAX, ClientId, Emoji, MessageBody, Seq, SeqOrZero
@@ -201,8 +202,20 @@ def _frame_error(exc: ValidationError) -> FrameError:
 # --- server frames ------------------------------------------------------------------------------
 
 
+# Datetimes and dataclasses go to `default` (str), as they did with the standard library's encoder.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def _dump(frame: dict[str, Any]) -> bytes:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    """Compact UTF-8 JSON, by orjson (several times the standard library's speed): the same bytes
+    as `json.dumps(separators=(",", ":"), ensure_ascii=False, default=str)` wrote, but for floats,
+    which are written in their shortest form (equal JSON; tests/messaging/test_frame_encoding.py).
+    What orjson refuses (integers beyond 64 bits, keys that are not strings) goes to the standard
+    library as before."""
+    try:
+        return orjson.dumps(frame, default=str, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return json.dumps(frame, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 def hello_frame(

@@ -3,6 +3,8 @@
     WsServer (connections) -> Session (frames) -> CommandProducer (Kafka, acks=all)
     Redis channels -> Subscriber -> Hub (who is here, in which chats) -> Session.deliver
 
+Sessions get a `SessionContext` (context.py): what they use of this server, built here once.
+
 Also answers `GET /healthz`, `GET /readyz` and `GET /metrics` on the same port, and sweeps connections that
 never authenticated, went silent, or whose token expired without being renewed.
 """
@@ -19,14 +21,7 @@ from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import httpx
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from websockets.datastructures import Headers
 
 from parley.common.auth import JwksSource, start_verifier
@@ -47,11 +42,14 @@ from parley.common.presence import ConnectionReporter
 from parley.common.topics import Topics
 from parley.socket.chat_db import ChatDb
 from parley.socket.commands import CommandProducer
+from parley.socket.context import SessionContext
 from parley.socket.hub import Hub
+from parley.socket.metrics import SocketMetrics
 from parley.socket.observer import ConnectionObserver
 from parley.socket.protocol import ErrorCode, error_frame
 from parley.socket.ratelimit import TokenBucket
-from parley.socket.session import CLOSE_TIMEOUT, CLOSE_TOO_SLOW, CLOSE_UNAUTHENTICATED, Session
+from parley.socket.session import Session
+from parley.socket.session_state import CLOSE_TIMEOUT, CLOSE_TOO_SLOW, CLOSE_UNAUTHENTICATED
 from parley.socket.settings import SocketSettings
 from parley.socket.wsserver import HttpResponse, WsConnection, WsServer
 
@@ -60,38 +58,6 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 5.0
 # A token that expired is tolerated this long, for the client to send a fresh one.
 EXPIRY_GRACE_SECONDS = 60.0
-
-
-class SocketMetrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.connections = Gauge("socket_connections", "Open WebSocket connections.", registry=self.registry)
-        self.frames = Counter(
-            "socket_frames_total", "Client frames by type.", ["type"], registry=self.registry
-        )
-        self.errors = Counter(
-            "socket_errors_total", "Error frames sent, by code.", ["code"], registry=self.registry
-        )
-        self.acked = Histogram(
-            "socket_command_ack_seconds",
-            "From a command frame to Kafka's ack.",
-            buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
-            registry=self.registry,
-        )
-        self.presence_failures = Gauge(
-            "socket_presence_send_failures",
-            "Failed sends of presence events and heartbeats in a row (0: presence hears us).",
-            registry=self.registry,
-        )
-        self.stored_to_delivered = Histogram(
-            "parley_socket_stored_to_delivered_seconds",
-            "From a stored event's commit (its `at`) to its delivery to this process's connections.",
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
-            registry=self.registry,
-        )
-        self.replayed = Counter(
-            "socket_replayed_events_total", "Events sent from the change log.", registry=self.registry
-        )
 
 
 class SocketServer:
@@ -156,6 +122,17 @@ class SocketServer:
         )
         self.producer.start()
         self.reporter.start()
+        self.context = SessionContext(
+            settings=settings,
+            hub=self.hub,
+            chat_db=self.chat_db,
+            producer=self.producer,
+            verify=self.verifier.verify,
+            observer=self.observer,
+            metrics=self.metrics,
+            spawn=self.spawn,
+            frame_bucket=lambda: TokenBucket(settings.socket_frames_per_second, settings.socket_frames_burst),
+        )
         self.ws = WsServer(
             self,
             max_message_bytes=settings.socket_max_frame_bytes,
@@ -244,7 +221,7 @@ class SocketServer:
         return None
 
     def opened(self, conn: WsConnection, headers: Headers, token: str | None) -> None:
-        session = Session(self, conn)
+        session = Session(self.context, conn)
         conn.session = session
         session.start(token)
 

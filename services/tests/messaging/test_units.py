@@ -16,10 +16,10 @@ from parley.common.events import MessageCreated, MessageData
 from parley.common.kafka import CachingPartitioner
 from parley.consumer.publish import unique_events
 from parley.socket import protocol
+from parley.socket.chat_commands import command_id
 from parley.socket.protocol import FrameError, parse_client_frame
 from parley.socket.pubsub import RedisUnavailable, Subscriber, _Connection, tls_context
 from parley.socket.ratelimit import TokenBucket
-from parley.socket.session import command_id
 from parley.socket.wsserver import handshake_token, select_subprotocol, text_frame
 from websockets.datastructures import Headers
 from websockets.exceptions import NegotiationError
