@@ -62,8 +62,7 @@ def secret_envs(
                 "PARLEY_NOTIFICATION_TOKEN_SECRET", inst.notification_token_secret, NOTIFICATION_TOKEN_KEY
             )
         )
-    # S3, OpenSearch and SMS credentials come with the services that use them (storage, search),
-    # each in its own issue.
+    # SMS credentials are not rendered: the notification pods run with SMS off (NotificationSpec.sms).
     return env
 
 
