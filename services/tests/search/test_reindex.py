@@ -15,8 +15,8 @@ from parley.search.index import IndexNames, alias_indices, doc_id
 from parley.search.reindex import reindex
 from parley.search.settings import SearchSettings
 
-from tests.factories import create_chat, delete, edit, send
-from tests.search.conftest import MakePeople, Search, Store, database, found
+from tests.factories import MakePeople, create_chat, database, delete, edit, send
+from tests.search.conftest import Search, Store, found
 
 
 async def index_state(client: AsyncOpenSearch, index: str) -> dict[str, tuple[bool, str]]:
