@@ -9,11 +9,32 @@ from collections.abc import AsyncIterator, Iterator
 import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from fastapi import FastAPI
 from parley.common.kafka import ensure_topics
 from parley.common.topics import Topics
 from parley.devstack import ports
 from parley.migrations import runner
 from parley.testing.plugin import unique
+from parley.testing.tokens import Signer
+
+from tests.factories import MakePeople, Person, create_users, database
+
+
+@pytest.fixture(scope="session")
+def signer() -> Signer:
+    """The key the service apps under test trust (they get it through `StaticJwks`)."""
+    return Signer()
+
+
+@pytest.fixture
+def make_people(app: FastAPI, signer: Signer) -> MakePeople:
+    """Users in the database of the test's `app` (its folder's fixture), with tokens."""
+
+    async def make(*names: str) -> list[Person]:
+        ids = await create_users(database(app).engine, names)
+        return [Person(i, n, signer.token(i, n)) for i, n in zip(ids, names, strict=True)]
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,16 @@
-"""Test data: users straight into the user directory (auth's table; no password work), commands."""
+"""Test data: users straight into the user directory (auth's table; no password work), the people
+the service tests act as (`Person`, made by the `make_people` fixture), commands."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from fastapi import FastAPI
+from parley.common.db import Database
 from parley.common.events import DeleteMessage, EditMessage, ReactToMessage, SendMessage
 from parley.common.users.directory import username_key
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -34,6 +38,29 @@ async def create_users(target: AsyncEngine | AsyncConnection, names: Iterable[st
     else:
         await target.execute(_INSERT_USER, rows)
     return [row["id"] for row in rows]
+
+
+@dataclass(frozen=True)
+class Person:
+    """A user of the directory with a token of the tests' signer."""
+
+    id: uuid.UUID
+    username: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+MakePeople = Callable[..., Awaitable[list[Person]]]
+
+
+def database(app: FastAPI) -> Database:
+    """The service app's database (its lifespan puts it in `app.state.db`)."""
+    db = app.state.db
+    assert isinstance(db, Database)
+    return db
 
 
 def _base(chat_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, object]:

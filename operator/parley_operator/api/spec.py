@@ -398,7 +398,7 @@ class NotificationSpec(SpecModel):
     email: EmailSpec | None = None
     """The SMTP server digests go through; without it no email is sent."""
     sms: SmsSpec | None = None
-    """Not used yet: the notification service has no SMS provider adapter."""
+    """Accepted but not rendered yet: the notification pods run with SMS off (docs/notification.md)."""
     digest_interval: Duration = "15m"
     """At most one digest per user in this interval."""
     delay: Duration = "5m"

@@ -8,8 +8,6 @@ from parley_operator.api.spec import ServiceSpec
 from parley_operator.names import (
     CONFIG_HASH_ANNOTATION,
     HTTP_PORT,
-    IMAGE_ANNOTATION,
-    VERSION_ANNOTATION,
 )
 from parley_operator.render.configmap import service_env
 from parley_operator.render.context import Release, RenderInput
@@ -17,8 +15,8 @@ from parley_operator.render.pods import (
     SERVICE_NEEDS,
     SIGNING_KEY_DIR,
     container_security,
-    pod_security,
-    pull_secrets,
+    deployment,
+    deployment_pod,
     secret_envs,
     signing_key_source,
     volume_mounts,
@@ -67,22 +65,12 @@ def render_deployment(
 ) -> dict[str, Any]:
     inst, spec = inp.installation, inp.spec
     needs = SERVICE_NEEDS[service]
-    labels = inst.labels(service, release.version)
-    pod_spec: dict[str, Any] = {
-        "serviceAccountName": inst.service_account,
-        "automountServiceAccountToken": False,
-        "securityContext": pod_security(),
-        "terminationGracePeriodSeconds": GRACE_SECONDS.get(service, 30),
-        "topologySpreadConstraints": [
-            {
-                "maxSkew": 1,
-                "topologyKey": "kubernetes.io/hostname",
-                "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {"matchLabels": inst.selector(service)},
-                "matchLabelKeys": ["pod-template-hash"],
-            }
-        ],
-        "containers": [
+    pod_spec = deployment_pod(
+        spec,
+        inst,
+        service,
+        grace=GRACE_SECONDS.get(service, 30),
+        containers=[
             {
                 "name": service,
                 "image": release.image,
@@ -100,34 +88,17 @@ def render_deployment(
                 "volumeMounts": volume_mounts(needs),
             }
         ],
-        "volumes": volumes(spec, inst, needs),
-    }
-    if spec.image.pull_secrets:
-        pod_spec["imagePullSecrets"] = pull_secrets(spec)
-    deployment_spec: dict[str, Any] = {
-        "selector": {"matchLabels": inst.selector(service)},
-        "revisionHistoryLimit": 5,
-        # Never below the wanted capacity during a rollout: surge one pod, take none away.
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-        "template": {
-            "metadata": {"labels": dict(labels), "annotations": _pod_annotations(inp, config_hash)},
-            "spec": pod_spec,
-        },
-    }
-    if svc.autoscaling is None:
-        # With an HPA the replica count is the HPA's field: applying it here would fight the HPA.
-        deployment_spec = {"replicas": svc.replicas, **deployment_spec}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": inst.service(service),
-            "namespace": inst.namespace,
-            "labels": labels,
-            "annotations": {VERSION_ANNOTATION: release.version, IMAGE_ANNOTATION: release.image},
-        },
-        "spec": deployment_spec,
-    }
+        volumes=volumes(spec, inst, needs),
+    )
+    return deployment(
+        inst,
+        service,
+        svc,
+        version=release.version,
+        image=release.image,
+        pod_annotations=_pod_annotations(inp, config_hash),
+        pod_spec=pod_spec,
+    )
 
 
 def render_deployments(inp: RenderInput, config_hash: str) -> list[dict[str, Any]]:

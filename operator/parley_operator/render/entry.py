@@ -19,13 +19,11 @@ from parley_operator.edge.routes import BACKENDS, TOKEN_SUBPROTOCOL_PREFIX
 from parley_operator.names import (
     CONFIG_HASH_ANNOTATION,
     HTTP_PORT,
-    IMAGE_ANNOTATION,
     SERVICE_PORT,
-    VERSION_ANNOTATION,
     Installation,
 )
 from parley_operator.render.context import Release, RenderInput, meta
-from parley_operator.render.pods import container_security, pod_security, pull_secrets
+from parley_operator.render.pods import container_security, deployment, deployment_pod
 
 COMPONENT = "gateway"
 HEALTH_PORT = HTTP_PORT + 1
@@ -112,7 +110,6 @@ def _deployment(inp: RenderInput, release: Release, digest: str) -> dict[str, An
     # Envoy's image goes with the release the services run (rolled after the migration, like them).
     envoy = spec.entry_point.envoy_image
     image = f"{envoy.repository}:{envoy.tag or spec.image.tag or release.version}"
-    labels = inst.labels(COMPONENT, release.version)
     annotations = {CONFIG_HASH_ANNOTATION: digest}
     if spec.observability.metrics.scrape_annotations:
         annotations |= {
@@ -121,22 +118,13 @@ def _deployment(inp: RenderInput, release: Release, digest: str) -> dict[str, An
             "prometheus.io/path": "/stats/prometheus",
         }
     probe = {"httpGet": {"path": "/ready", "port": "health"}, "timeoutSeconds": 2}
-    pod_spec: dict[str, Any] = {
-        "serviceAccountName": inst.service_account,
-        "automountServiceAccountToken": False,
-        "securityContext": pod_security(),
+    pod_spec = deployment_pod(
+        spec,
+        inst,
+        COMPONENT,
         # Envoy drains its listeners on SIGTERM; WebSockets get the socket service's grace.
-        "terminationGracePeriodSeconds": 60,
-        "topologySpreadConstraints": [
-            {
-                "maxSkew": 1,
-                "topologyKey": "kubernetes.io/hostname",
-                "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {"matchLabels": inst.selector(COMPONENT)},
-                "matchLabelKeys": ["pod-template-hash"],
-            }
-        ],
-        "containers": [
+        grace=60,
+        containers=[
             {
                 "name": "envoy",
                 "image": image,
@@ -164,32 +152,20 @@ def _deployment(inp: RenderInput, release: Release, digest: str) -> dict[str, An
                 ],
             }
         ],
-        "volumes": [
+        volumes=[
             {"name": "config", "configMap": {"name": _config_map_name(inst)}},
             {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
         ],
-    }
-    if spec.image.pull_secrets:
-        pod_spec["imagePullSecrets"] = pull_secrets(spec)
-    deployment_spec: dict[str, Any] = {
-        "selector": {"matchLabels": inst.selector(COMPONENT)},
-        "revisionHistoryLimit": 5,
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-        "template": {"metadata": {"labels": dict(labels), "annotations": annotations}, "spec": pod_spec},
-    }
-    if svc.autoscaling is None:
-        deployment_spec = {"replicas": svc.replicas, **deployment_spec}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": inst.service(COMPONENT),
-            "namespace": inst.namespace,
-            "labels": labels,
-            "annotations": {VERSION_ANNOTATION: release.version, IMAGE_ANNOTATION: image},
-        },
-        "spec": deployment_spec,
-    }
+    )
+    return deployment(
+        inst,
+        COMPONENT,
+        svc,
+        version=release.version,
+        image=image,
+        pod_annotations=annotations,
+        pod_spec=pod_spec,
+    )
 
 
 # -- Gateway API -----------------------------------------------------------------------------------

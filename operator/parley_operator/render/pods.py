@@ -1,11 +1,11 @@
-"""Pod pieces shared by the services' Deployments and the migration Job."""
+"""Pod pieces shared by the services' Deployments, the entry point's Envoy and the migration Job."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from parley_operator.api.spec import ChatPlatformSpec
-from parley_operator.names import Installation
+from parley_operator.api.spec import ChatPlatformSpec, ServiceSpec
+from parley_operator.names import IMAGE_ANNOTATION, VERSION_ANNOTATION, Installation
 from parley_operator.render.context import secret_env
 
 RUN_AS = 10001
@@ -62,8 +62,7 @@ def secret_envs(
                 "PARLEY_NOTIFICATION_TOKEN_SECRET", inst.notification_token_secret, NOTIFICATION_TOKEN_KEY
             )
         )
-    # S3, OpenSearch and SMS credentials come with the services that use them (storage, search),
-    # each in its own issue.
+    # SMS credentials are not rendered: the notification pods run with SMS off (NotificationSpec.sms).
     return env
 
 
@@ -109,3 +108,70 @@ def volume_mounts(needs: frozenset[str]) -> list[dict[str, Any]]:
 
 def pull_secrets(spec: ChatPlatformSpec) -> list[dict[str, str]]:
     return [{"name": name} for name in spec.image.pull_secrets]
+
+
+def deployment_pod(
+    spec: ChatPlatformSpec,
+    inst: Installation,
+    component: str,
+    *,
+    grace: int,
+    containers: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A Deployment's pod: no API token, non-root, spread over the nodes."""
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": inst.service_account,
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security(),
+        "terminationGracePeriodSeconds": grace,
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": inst.selector(component)},
+                "matchLabelKeys": ["pod-template-hash"],
+            }
+        ],
+        "containers": containers,
+        "volumes": volumes,
+    }
+    if spec.image.pull_secrets:
+        pod_spec["imagePullSecrets"] = pull_secrets(spec)
+    return pod_spec
+
+
+def deployment(
+    inst: Installation,
+    component: str,
+    svc: ServiceSpec,
+    *,
+    version: str,
+    image: str,
+    pod_annotations: dict[str, str],
+    pod_spec: dict[str, Any],
+) -> dict[str, Any]:
+    """A component's Deployment, rolled one surge pod at a time."""
+    labels = inst.labels(component, version)
+    deployment_spec: dict[str, Any] = {
+        "selector": {"matchLabels": inst.selector(component)},
+        "revisionHistoryLimit": 5,
+        # Never below the wanted capacity during a rollout: surge one pod, take none away.
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+        "template": {"metadata": {"labels": dict(labels), "annotations": pod_annotations}, "spec": pod_spec},
+    }
+    if svc.autoscaling is None:
+        # With an HPA the replica count is the HPA's field: applying it here would fight the HPA.
+        deployment_spec = {"replicas": svc.replicas, **deployment_spec}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": inst.service(component),
+            "namespace": inst.namespace,
+            "labels": labels,
+            "annotations": {VERSION_ANNOTATION: version, IMAGE_ANNOTATION: image},
+        },
+        "spec": deployment_spec,
+    }

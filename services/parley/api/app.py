@@ -18,7 +18,7 @@ from parley.common.health import DatabasePing, Health, KafkaPing, check, redis_p
 from parley.common.kafka import KafkaProducer
 from parley.common.outbox import OutboxDrainer
 from parley.common.redis import create_redis
-from parley.common.service import new_app
+from parley.common.service import new_app, running
 from parley.common.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -63,11 +63,10 @@ def create_app(settings: ApiSettings | None = None, *, jwks: JwksSource | None =
         app.state.outbox = outbox
         app.state.token_verifier = verifier
         # Kafka may be away now; the drainer (re)connects when it has something to publish.
-        outbox.start()
         try:
-            yield
+            async with running(outbox):
+                yield
         finally:
-            await outbox.stop()
             await kafka_ping.close()
             await db_ping.close()
             await producer.stop()

@@ -7,7 +7,8 @@ Health: the service's lifespan puts a `parley.common.health.Health` (its named c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
@@ -20,6 +21,7 @@ from parley.common.limits import BodySizeLimit
 from parley.common.settings import BaseServiceSettings
 from parley.common.telemetry import install_telemetry
 from parley.common.tracing import instrument_app
+from parley.common.worker import Worker
 
 
 def new_app(
@@ -58,3 +60,18 @@ def new_app(
         return answer(await health.readiness() if health is not None else NOT_STARTED)
 
     return app
+
+
+@contextlib.asynccontextmanager
+async def running(*workers: Worker) -> AsyncIterator[None]:
+    """A lifespan's background loops: started in the order given, stopped in the reverse order
+    when the block ends (those that depend on others first)."""
+    started: list[Worker] = []
+    try:
+        for worker in workers:
+            worker.start()
+            started.append(worker)
+        yield
+    finally:
+        for worker in reversed(started):
+            await worker.stop()

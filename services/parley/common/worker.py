@@ -1,5 +1,7 @@
 """A background loop of a service's lifespan that stops when asked, surely: the one start/stop
-lifecycle of the services' loops (presence's consumer, sweeper and outbox, the api's outbox drainer).
+lifecycle of the services' loops (the topic consumers on `parley.common.group_consumer`, the sweepers,
+the outboxes, notification's planner and senders). `parley.common.service.running` starts and stops
+a lifespan's workers.
 
 Cancelling alone is not enough: a client library that swallows a CancelledError (redis-py does,
 when the cancel lands while it is connecting) leaves the task running forever. So a stop also
@@ -81,6 +83,21 @@ class Worker(ABC):
                 for waiting in waits:
                     waiting.cancel()
             self._wake.clear()
+
+    async def until_done(self, step: Callable[[], Awaitable[object]], backoff: Backoff) -> bool:
+        """`step` until it succeeds (True) or the worker is stopping first (False); after a
+        failure, wait as `backoff` says."""
+        while not self.stopping:
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await self.pause(backoff.failed(exc))
+                continue
+            backoff.succeeded()
+            return True
+        return False
 
     async def pause(self, seconds: float) -> None:
         """Sleep, but wake at once when stopping."""

@@ -16,7 +16,7 @@ from parley.common.health import DatabasePing, Health, KafkaPing, check, redis_p
 from parley.common.kafka import KafkaProducer
 from parley.common.presence import PresenceKeys
 from parley.common.redis import create_redis
-from parley.common.service import new_app
+from parley.common.service import new_app, running
 from parley.common.topics import Topics
 from parley.common.worker import Worker
 from parley.notification import routes
@@ -170,17 +170,10 @@ def create_app(settings: NotificationSettings | None = None, *, jwks: JwksSource
         app.state.senders = senders
         app.state.notification_metrics = metrics
         app.state.token_verifier = verifier
-        consumer.start()
-        plan_loop.start()
-        for sender in senders:
-            sender.start()
         try:
-            yield
+            async with running(consumer, plan_loop, *senders):
+                yield
         finally:
-            for sender in senders:
-                await sender.stop()
-            await plan_loop.stop()
-            await consumer.stop()
             await kafka_ping.close()
             await db_ping.close()
             await producer.stop()

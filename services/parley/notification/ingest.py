@@ -9,8 +9,6 @@ exactly the same rows out.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 import uuid
@@ -19,16 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert
 
-from parley.common.backoff import Backoff
 from parley.common.chat.models import chat_members, chats
 from parley.common.db import Database
 from parley.common.events import MessageCreated, parse_stored_event
+from parley.common.group_consumer import GroupConsumer, Record
 from parley.common.users.directory import username_key, users
-from parley.common.worker import Worker
 from parley.notification.tables import pending
 
 log = logging.getLogger(__name__)
@@ -134,8 +130,9 @@ async def record(db: Database, messages: Sequence[MessageCreated], delays: Delay
         return len(rows)
 
 
-class EventsConsumer(Worker):
-    """The events topic, as a consumer group: replicas share its partitions."""
+class EventsConsumer(GroupConsumer):
+    """The events topic, as a consumer group: replicas share its partitions. Recording a batch
+    again is harmless (the pending rows are merged)."""
 
     name = "events-consumer"
 
@@ -150,62 +147,20 @@ class EventsConsumer(Worker):
         batch_size: int = 500,
         max_backoff: float = 30.0,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            bootstrap=bootstrap,
+            topic=topic,
+            group_id=group_id,
+            batch_size=batch_size,
+            max_backoff=max_backoff,
+        )
         self.db = db
-        self.bootstrap = bootstrap
-        self.topic = topic
-        self.group_id = group_id
         self.delays = delays
-        self.batch_size = batch_size
-        self.kafka_backoff = Backoff("consuming the events topic", maximum=max_backoff)
-        self.apply_backoff = Backoff("recording pending notifications", maximum=max_backoff)
         self.recorded = 0  # (member, chat) rows written since start
 
-    async def run(self) -> None:
-        while not self.stopping:
-            consumer = AIOKafkaConsumer(
-                self.topic,
-                bootstrap_servers=self.bootstrap,
-                group_id=self.group_id,
-                client_id=self.group_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-            )
-            try:
-                await consumer.start()
-                await self._consume(consumer)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                await self.pause(self.kafka_backoff.failed(exc))
-            finally:
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
-
-    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
-        while not self.stopping:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=self.batch_size)
-            self.kafka_backoff.succeeded()
-            records = [record for partition in batches.values() for record in partition]
-            if not records:
-                continue
-            messages = [event for event in (self._parse(r.value) for r in records) if event is not None]
-            if not await self._record_until_done(messages):
-                return  # stopping: the batch comes again to whoever has the partition next
-            await consumer.commit()
-
-    async def _record_until_done(self, messages: list[MessageCreated]) -> bool:
-        while not self.stopping:
-            try:
-                self.recorded += await record(self.db, messages, self.delays)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                await self.pause(self.apply_backoff.failed(exc))
-                continue
-            self.apply_backoff.succeeded()
-            return True
-        return False
+    async def handle(self, records: Sequence[Record]) -> None:
+        messages = [event for event in (self._parse(r.value) for r in records) if event is not None]
+        self.recorded += await record(self.db, messages, self.delays)
 
     @staticmethod
     def _parse(value: bytes | None) -> MessageCreated | None:

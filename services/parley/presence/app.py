@@ -15,7 +15,7 @@ from parley.common.health import Health, KafkaPing, check, redis_ping, task_runn
 from parley.common.kafka import KafkaProducer
 from parley.common.presence import PresenceKeys
 from parley.common.redis import create_redis
-from parley.common.service import new_app
+from parley.common.service import new_app, running
 from parley.common.topics import Topics
 from parley.presence import routes
 from parley.presence.connections import ConnectionsConsumer
@@ -59,7 +59,7 @@ def create_app(settings: PresenceSettings | None = None, *, jwks: JwksSource | N
             bootstrap=settings.kafka_bootstrap,
             topic=topics.connections,
             group_id=f"{topics.prefix}.presence",
-            handle=engine.handle,
+            apply=engine.handle,
             batch_size=settings.presence_consumer_batch,
             max_backoff=settings.presence_max_backoff_seconds,
         )
@@ -88,15 +88,10 @@ def create_app(settings: PresenceSettings | None = None, *, jwks: JwksSource | N
         app.state.sweeper = sweeper
         app.state.outbox = outbox
         app.state.token_verifier = verifier
-        outbox.start()
-        consumer.start()
-        sweeper.start()
         try:
-            yield
+            async with running(outbox, consumer, sweeper):
+                yield
         finally:
-            await sweeper.stop()
-            await consumer.stop()
-            await outbox.stop()
             await kafka_ping.close()
             await producer.stop()
             await redis.aclose()

@@ -24,7 +24,7 @@ from parley.common.db import Database
 from parley.common.errors import ApiError
 from parley.common.health import DatabasePing, Health, KafkaPing, check, task_running
 from parley.common.kafka import ensure_topics
-from parley.common.service import new_app
+from parley.common.service import new_app, running
 from parley.common.telemetry import Metrics
 from parley.common.topics import Topics
 from parley.common.users.directory import username_key, users
@@ -230,11 +230,10 @@ def create_app(settings: SearchSettings | None = None, *, jwks: JwksSource | Non
             )
         except Exception as error:
             log.warning("the messages index is not there yet (%r); the readiness check retries", error)
-        indexer.start()
         try:
-            yield
+            async with running(indexer):
+                yield
         finally:
-            await indexer.stop()
             await kafka_ping.close()
             await db_ping.close()
             await client.close()
@@ -273,7 +272,7 @@ def create_app(settings: SearchSettings | None = None, *, jwks: JwksSource | Non
 
     @app.get("/status", include_in_schema=False)
     async def status() -> dict[str, Any]:
-        report: dict[str, Any] = app.state.indexer.status.report()
+        report: dict[str, Any] = app.state.indexer.report()
         return report
 
     return app

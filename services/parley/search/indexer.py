@@ -14,8 +14,6 @@ attachments) comes from the message's row, read for all the batch's edits in one
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -23,14 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka import ConsumerRecord
 from opensearchpy import AsyncOpenSearch
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from parley.common.backoff import Backoff
 from parley.common.chat.models import messages
 from parley.common.events import (
     MessageCreated,
@@ -39,7 +35,7 @@ from parley.common.events import (
     StoredEventType,
     parse_stored_event,
 )
-from parley.common.worker import Worker
+from parley.common.group_consumer import GroupConsumer, Record
 from parley.search.index import BulkResult, IndexNames, Write, bulk_write, message_write, tombstone_write
 
 log = logging.getLogger(__name__)
@@ -139,14 +135,11 @@ async def writes_for(engine: AsyncEngine, events: Sequence[StoredEventType]) -> 
 
 @dataclass
 class IndexerStatus:
-    running: bool = False
     batches: int = 0
     records: int = 0
     written: int = 0
     stale: int = 0
     skipped: int = 0
-    failures: int = 0
-    last_error: str | None = None
     lag_seconds: list[float] = field(default_factory=list)  # the last batch's, for tests
 
     def report(self) -> dict[str, Any]:
@@ -170,7 +163,7 @@ class IndexerMetrics:
         )
 
 
-class Indexer(Worker):
+class Indexer(GroupConsumer):
     name = "search-indexer"
 
     def __init__(
@@ -187,83 +180,37 @@ class Indexer(Worker):
         max_backoff: float = 5.0,
         metrics: IndexerMetrics | None = None,
     ) -> None:
-        super().__init__()
-        self.bootstrap = bootstrap
-        self.topic = topic
-        self.group_id = group_id
+        super().__init__(
+            bootstrap=bootstrap,
+            topic=topic,
+            group_id=group_id,
+            batch_size=batch_size,
+            max_backoff=max_backoff,
+            handle_backoff_minimum=0.05,
+            options={
+                "fetch_min_bytes": 1,
+                "fetch_max_wait_ms": fetch_max_wait_ms,
+                "max_poll_records": batch_size,
+                "max_poll_interval_ms": 600_000,
+            },
+        )
         self.engine = engine
         self.client = client
         self.names = names
-        self.batch_size = batch_size
-        self.fetch_max_wait_ms = fetch_max_wait_ms
-        self.max_backoff = max_backoff
         self.metrics = metrics or IndexerMetrics(CollectorRegistry())
         self.status = IndexerStatus()
-        self.kafka_backoff = Backoff("consuming the events topic", maximum=max_backoff)
 
-    async def run(self) -> None:
-        while not self.stopping:
-            consumer = AIOKafkaConsumer(
-                self.topic,
-                bootstrap_servers=self.bootstrap,
-                group_id=self.group_id,
-                client_id=self.group_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                fetch_min_bytes=1,
-                fetch_max_wait_ms=self.fetch_max_wait_ms,
-                max_poll_records=self.batch_size,
-                max_poll_interval_ms=600_000,
-            )
-            try:
-                await consumer.start()
-                self.status.running = True
-                await self._consume(consumer)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.status.last_error = repr(exc)
-                await self.pause(self.kafka_backoff.failed(exc))
-            finally:
-                self.status.running = False
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(consumer.stop())
+    def report(self) -> dict[str, Any]:
+        """The status page: the counts, and the loop's state."""
+        return {
+            "running": self.connected,
+            **self.status.report(),
+            "failures": self.handle_backoff.failures,
+            "last_error": self.last_error,
+        }
 
-    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
-        while not self.stopping:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=self.batch_size)
-            self.kafka_backoff.succeeded()
-            records = [record for partition in batches.values() for record in partition]
-            if not records:
-                continue
-            await self._apply_retrying(records)
-            offsets = {tp: OffsetAndMetadata(rs[-1].offset + 1, "") for tp, rs in batches.items() if rs}
-            await self._commit(consumer, offsets)
-
-    async def _commit(
-        self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, OffsetAndMetadata]
-    ) -> None:
-        try:
-            await consumer.commit(offsets)
-        except Exception as exc:  # the next commit covers these; a crash replays them (harmless)
-            log.warning("offsets not committed this time: %r", exc)
-
-    async def _apply_retrying(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        backoff = Backoff("indexing a batch", minimum=0.05, maximum=self.max_backoff)
-        while True:
-            try:
-                await self.apply(records)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.status.last_error = f"index: {exc!r}"
-                self.status.failures = backoff.failures + 1
-                await self.pause(backoff.failed(exc))
-                if self.stopping:
-                    raise
-                continue
-            self.status.failures = 0
-            return
+    async def handle(self, records: Sequence[Record]) -> None:
+        await self.apply(records)
 
     async def apply(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> BulkResult:
         events, skipped = parse_records(records)

@@ -13,7 +13,7 @@ from parley.common.auth import JwksSource, start_verifier
 from parley.common.db import Database
 from parley.common.health import DatabasePing, Health, KafkaPing, check, task_running
 from parley.common.kafka import KafkaProducer
-from parley.common.service import new_app
+from parley.common.service import new_app, running
 from parley.common.topics import Topics
 from parley.storage import routes
 from parley.storage.clamd import Clamd
@@ -89,13 +89,10 @@ def create_app(settings: StorageSettings | None = None, *, jwks: JwksSource | No
         app.state.jobs = jobs
         app.state.sweeper = sweeper
         app.state.token_verifier = verifier
-        jobs.start()
-        sweeper.start()
         try:
-            yield
+            async with running(jobs, sweeper):
+                yield
         finally:
-            await sweeper.stop()
-            await jobs.stop()
             await kafka_ping.close()
             await db_ping.close()
             await producer.stop()

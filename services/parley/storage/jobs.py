@@ -10,20 +10,17 @@ attachment, and nothing a file holds ends the loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
-from parley.common.backoff import Backoff
 from parley.common.chat.attachments import attachments
 from parley.common.events import parse_attachment_event
-from parley.common.worker import Worker
+from parley.common.group_consumer import GroupConsumer, Record
 from parley.storage import previews, types
 from parley.storage.clamd import Clamd
 from parley.storage.service import Storage, preview_key, thumbnail_key
@@ -95,7 +92,9 @@ class Processor:
         self.done += 1
 
 
-class JobWorker(Worker):
+class JobWorker(GroupConsumer):
+    """The jobs topic, as a consumer group: a batch's jobs run `concurrency` at a time."""
+
     name = "jobs"
 
     def __init__(
@@ -108,49 +107,39 @@ class JobWorker(Worker):
         concurrency: int = 4,
         max_backoff: float = 30.0,
     ) -> None:
-        super().__init__()
-        self.bootstrap = bootstrap
-        self.topic = topic
-        self.group_id = group_id
+        super().__init__(
+            bootstrap=bootstrap,
+            topic=topic,
+            group_id=group_id,
+            batch_size=concurrency * 4,
+            max_backoff=max_backoff,
+            # A topic made just before (tests, a fresh installation) may have no partitions in
+            # the first metadata: look again after seconds, not after the default 5 minutes.
+            options={"metadata_max_age_ms": 10_000},
+        )
         self.process = process
         self.concurrency = concurrency
-        self.kafka_backoff = Backoff("consuming attachment jobs", maximum=max_backoff)
-        self.job_backoff = Backoff("processing attachment jobs", maximum=max_backoff)
 
-    async def run(self) -> None:
-        while not self.stopping:
-            consumer = AIOKafkaConsumer(
-                self.topic,
-                bootstrap_servers=self.bootstrap,
-                group_id=self.group_id,
-                client_id=self.group_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                # A topic made just before (tests, a fresh installation) may have no partitions in
-                # the first metadata: look again after seconds, not after the default 5 minutes.
-                metadata_max_age_ms=10_000,
-            )
-            try:
-                await consumer.start()
-                while not self.stopping:
-                    batches = await consumer.getmany(timeout_ms=1000, max_records=self.concurrency * 4)
-                    self.kafka_backoff.succeeded()
-                    ids = [
-                        i
-                        for i in (self._parse(r.value) for b in batches.values() for r in b)
-                        if i is not None
-                    ]
-                    if ids and not await self._until_done(ids):
-                        return
-                    if batches:
-                        await consumer.commit()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                await self.pause(self.kafka_backoff.failed(exc))
-            finally:
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
+    async def handle(self, records: Sequence[Record]) -> None:
+        """Every job of the batch; if some fail, the batch is handed again, and the jobs already
+        done are skipped at once (their attachment is no longer `scanning`)."""
+        ids = list(dict.fromkeys(i for i in (self._parse(r.value) for r in records) if i is not None))
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def one(attachment_id: uuid.UUID) -> bool:
+            async with limit:
+                try:
+                    await self.process(attachment_id)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("attachment %s: %s (retried)", attachment_id, exc)
+                    return False
+                return True
+
+        failed = sum(not ok for ok in await asyncio.gather(*(one(i) for i in ids)))
+        if failed:
+            raise RuntimeError(f"{failed} job(s) failed")
 
     @staticmethod
     def _parse(value: bytes | None) -> uuid.UUID | None:
@@ -163,27 +152,3 @@ class JobWorker(Worker):
                 "skipping an attachment job that cannot be read: %s", exc.errors(include_input=False)[:3]
             )
             return None
-
-    async def _until_done(self, ids: list[uuid.UUID]) -> bool:
-        pending = list(dict.fromkeys(ids))
-        limit = asyncio.Semaphore(self.concurrency)
-
-        async def one(attachment_id: uuid.UUID) -> uuid.UUID | None:
-            async with limit:
-                try:
-                    await self.process(attachment_id)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("attachment %s: %s (retried)", attachment_id, exc)
-                    return attachment_id
-                return None
-
-        while pending and not self.stopping:
-            failed = [i for i in await asyncio.gather(*(one(i) for i in pending)) if i is not None]
-            if not failed:
-                self.job_backoff.succeeded()
-                return True
-            pending = failed
-            await self.pause(self.job_backoff.failed(RuntimeError(f"{len(failed)} job(s) failed")))
-        return not pending

@@ -4,9 +4,7 @@ real RS256 tokens from a test signing key, checked by the app's real verifier.""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,18 +14,12 @@ from fastapi import FastAPI
 from parley.api.app import create_app
 from parley.api.settings import ApiSettings
 from parley.common.chat.store import Stored, store_commands
-from parley.common.db import Database
 from parley.common.topics import Topics
 from parley.testing.tokens import ISSUER, Signer, StaticJwks
 
-from tests.factories import create_users
+from tests.factories import database
 
 BASE_URL = "http://api.test"
-
-
-@pytest.fixture(scope="session")
-def signer() -> Signer:
-    return Signer()
 
 
 @pytest.fixture
@@ -58,38 +50,6 @@ async def app(settings: ApiSettings, signer: Signer) -> AsyncIterator[FastAPI]:
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as c:
         yield c
-
-
-def database(app: FastAPI) -> Database:
-    db = app.state.db
-    assert isinstance(db, Database)
-    return db
-
-
-@dataclass(frozen=True)
-class Person:
-    id: uuid.UUID
-    username: str
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-MakePeople = Callable[..., Awaitable[list[Person]]]
-
-
-@pytest.fixture
-def make_people(app: FastAPI, signer: Signer) -> MakePeople:
-    async def make(*names: str) -> list[Person]:
-        ids = await create_users(database(app).engine, names)
-        return [
-            Person(user_id, name, signer.token(user_id, name))
-            for user_id, name in zip(ids, names, strict=True)
-        ]
-
-    return make
 
 
 async def store(app: FastAPI, *commands: Any) -> list[Any]:

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.api.conftest import MakePeople, Person, store
-from tests.factories import send
+from tests.api.conftest import store
+from tests.factories import MakePeople, Person, send
 
 ROLES = ("owner", "admin", "member", "removed", "outsider")
 

@@ -10,8 +10,8 @@ import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from tests.api.conftest import MakePeople, Person, database, store
-from tests.factories import delete, send
+from tests.api.conftest import store
+from tests.factories import MakePeople, Person, database, delete, send
 
 
 async def _group(

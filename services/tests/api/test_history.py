@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.conftest import MakePeople, Person, store
-from tests.factories import delete, edit, react, send
+from tests.api.conftest import store
+from tests.factories import MakePeople, Person, delete, edit, react, send
 
 # One chat per example; each example is a few dozen requests against the real database.
 EXAMPLES = settings(

@@ -22,7 +22,8 @@ from parley.common.topics import Topics
 from parley.testing.tokens import Signer, StaticJwks
 from parley.testing.waiting import eventually
 
-from tests.api.conftest import BASE_URL, MakePeople, database
+from tests.api.conftest import BASE_URL
+from tests.factories import MakePeople, database
 from tests.kafka_reader import chat_events
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from parley.testing.tokens import Signer
 
-from tests.api.conftest import MakePeople, database
+from tests.factories import MakePeople, database
 
 
 async def test_own_profile_defaults_and_changes(client: httpx.AsyncClient, make_people: MakePeople) -> None:

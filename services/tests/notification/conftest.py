@@ -32,11 +32,6 @@ from tests.factories import create_chat, create_users
 SECRET = "test-unsubscribe-secret"
 
 
-@pytest.fixture(scope="session")
-def signer() -> Signer:
-    return Signer()
-
-
 @pytest.fixture
 async def engine(migrated_dsn: str) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(async_url(migrated_dsn))

@@ -30,11 +30,6 @@ T = TypeVar("T")
 TIMING = Timing(ttl=30, forget=600, last_seen_retention=3600, stopped_tombstone=600, outbox_max=1000)
 
 
-@pytest.fixture(scope="session")
-def signer() -> Signer:
-    return Signer()
-
-
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
     client = create_redis(redis_url)

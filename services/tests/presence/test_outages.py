@@ -108,14 +108,14 @@ async def test_redis_killed_and_back_nothing_said_meanwhile_is_lost(
         socket.connected(bob, "b")  # said while Redis is away
         socket.disconnected(alice, "a")
         await eventually(
-            lambda: asyncio.sleep(0, app.state.consumer.apply_backoff.failures), lambda n: n >= 1, within=10
+            lambda: asyncio.sleep(0, app.state.consumer.handle_backoff.failures), lambda n: n >= 1, within=10
         )
         unavailable = await client.get("/presence", params={"user_ids": str(alice)}, headers=viewer)
         assert unavailable.status_code == 503
 
         await asyncio.to_thread(own_redis.start)  # the same data, from its append-only file
         await eventually(now, statuses("offline", "online"), within=15)
-        assert app.state.consumer.apply_backoff.failures == 0
+        assert app.state.consumer.handle_backoff.failures == 0
     await socket.stop()
 
 

@@ -5,9 +5,7 @@ directory with real RS256 tokens. Messages are stored the way the consumer store
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -16,7 +14,6 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from opensearchpy import AsyncOpenSearch
 from parley.common.chat.store import Stored, store_commands
-from parley.common.db import Database
 from parley.common.events import StoredEventType, encode
 from parley.common.kafka import KafkaProducer, ensure_topics
 from parley.common.topics import Topics, chat_key
@@ -26,14 +23,9 @@ from parley.search.settings import SearchSettings
 from parley.testing.tokens import ISSUER, Signer, StaticJwks
 from parley.testing.waiting import eventually
 
-from tests.factories import create_users
+from tests.factories import Person, database
 
 BASE_URL = "http://search.test"
-
-
-@pytest.fixture(scope="session")
-def signer() -> Signer:
-    return Signer()
 
 
 @pytest.fixture
@@ -83,35 +75,6 @@ async def opensearch(opensearch_url: str) -> AsyncIterator[AsyncOpenSearch]:
 @pytest.fixture
 def names(settings: SearchSettings) -> IndexNames:
     return IndexNames(settings.index_prefix)
-
-
-def database(app: FastAPI) -> Database:
-    db = app.state.db
-    assert isinstance(db, Database)
-    return db
-
-
-@dataclass(frozen=True)
-class Person:
-    id: uuid.UUID
-    username: str
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-MakePeople = Callable[..., Awaitable[list[Person]]]
-
-
-@pytest.fixture
-def make_people(app: FastAPI, signer: Signer) -> MakePeople:
-    async def make(*names: str) -> list[Person]:
-        ids = await create_users(database(app).engine, names)
-        return [Person(i, n, signer.token(i, n)) for i, n in zip(ids, names, strict=True)]
-
-    return make
 
 
 @pytest.fixture

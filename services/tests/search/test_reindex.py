@@ -14,9 +14,10 @@ from parley.common.chat.models import messages
 from parley.search.index import IndexNames, alias_indices, doc_id
 from parley.search.reindex import reindex
 from parley.search.settings import SearchSettings
+from parley.testing.waiting import eventually
 
-from tests.factories import create_chat, delete, edit, send
-from tests.search.conftest import MakePeople, Search, Store, database, found
+from tests.factories import MakePeople, create_chat, database, delete, edit, send
+from tests.search.conftest import Search, Store, found
 
 
 async def index_state(client: AsyncOpenSearch, index: str) -> dict[str, tuple[bool, str]]:
@@ -66,8 +67,13 @@ async def test_reindex_under_writes(
             written += 1
             await asyncio.sleep(0.01)
 
+    def writes(at_least: int) -> Any:
+        return eventually(
+            lambda: asyncio.sleep(0, written), lambda n: n >= at_least, within=30, what=f"{at_least} writes"
+        )
+
     task = asyncio.create_task(writer())
-    await asyncio.sleep(0.5)
+    await writes(15)  # some before the reindex starts
     report = await reindex(
         engine=engine,
         client=opensearch,
@@ -77,7 +83,7 @@ async def test_reindex_under_writes(
         refresh_interval="200ms",
         batch_size=50,
     )
-    await asyncio.sleep(0.5)  # writes after the swap, too
+    await writes(written + 15)  # and some after the swap
     stop.set()
     await task
     assert written > 20, written

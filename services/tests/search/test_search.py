@@ -15,8 +15,8 @@ from parley.common.chat.models import chat_members
 from parley.common.events import SendMessage
 from parley.search.index import IndexNames, Write, bulk_write, message_write, tombstone_write
 
-from tests.factories import _base, create_chat, delete, edit, send
-from tests.search.conftest import MakePeople, Publish, Search, Store, bodies, database, found
+from tests.factories import MakePeople, _base, create_chat, database, delete, edit, send
+from tests.search.conftest import Publish, Search, Store, bodies, found
 
 
 async def test_words_phrases_filters_paging_and_authorization(

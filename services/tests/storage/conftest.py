@@ -8,8 +8,7 @@ import io
 import struct
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +18,6 @@ import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from parley.common.chat.attachments import attachments
-from parley.common.db import Database
 from parley.common.kafka import ensure_topics
 from parley.common.topics import Topics
 from parley.storage.settings import StorageSettings
@@ -27,15 +25,10 @@ from parley.testing.tokens import ISSUER, Signer, StaticJwks
 from parley.testing.waiting import eventually
 from PIL import Image
 
-from tests.factories import create_users
+from tests.factories import Person, database
 
 BASE_URL = "http://storage.test"
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="session")
-def signer() -> Signer:
-    return Signer()
 
 
 @pytest.fixture
@@ -99,35 +92,6 @@ async def browser() -> AsyncIterator[httpx.AsyncClient]:
     """Talks to S3 the way a browser does: plain HTTP to the presigned URLs."""
     async with httpx.AsyncClient(timeout=30) as c:
         yield c
-
-
-def database(app: FastAPI) -> Database:
-    db = app.state.db
-    assert isinstance(db, Database)
-    return db
-
-
-@dataclass(frozen=True)
-class Person:
-    id: uuid.UUID
-    username: str
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-MakePeople = Callable[..., Awaitable[list[Person]]]
-
-
-@pytest.fixture
-def make_people(app: FastAPI, signer: Signer) -> MakePeople:
-    async def make(*names: str) -> list[Person]:
-        ids = await create_users(database(app).engine, names)
-        return [Person(i, n, signer.token(i, n)) for i, n in zip(ids, names, strict=True)]
-
-    return make
 
 
 async def make_chat(app: FastAPI, *members: Person) -> uuid.UUID:

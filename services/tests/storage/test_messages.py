@@ -13,8 +13,8 @@ from parley.common.chat.store import Rejected, Stored, store_commands
 from parley.common.events import SendMessage
 from parley.storage.sweeper import Sweeper
 
-from tests.factories import delete, send
-from tests.storage.conftest import MakePeople, database, make_chat, png, row, settled, upload
+from tests.factories import MakePeople, database, delete, send
+from tests.storage.conftest import make_chat, png, row, settled, upload
 
 
 def send_with(chat_id: uuid.UUID, user_id: uuid.UUID, *attachment_ids: str) -> SendMessage:

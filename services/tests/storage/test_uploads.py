@@ -13,8 +13,8 @@ from parley.devstack.components.clamav import EICAR
 from parley.storage.service import Storage
 from PIL import Image
 
+from tests.factories import MakePeople
 from tests.storage.conftest import (
-    MakePeople,
     MiB,
     jpeg_with_gps,
     make_chat,
