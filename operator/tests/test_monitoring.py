@@ -235,3 +235,39 @@ def test_list_if_served_takes_missing_and_stale_kinds_as_none() -> None:
         assert not await kube.served(MONITORING_API, "ServiceMonitor")
 
     asyncio.run(run())
+
+
+class _ApplyDynamic(_Dynamic):
+    """The apply of a kind whose CRD is gone is a plain 404; of a missing namespace a Status."""
+
+    def server_side_apply(self, resource: Any, body: dict[str, Any], **kwargs: Any) -> Any:
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        if body["metadata"]["namespace"] == "gone":
+            status = b'{"kind":"Status","details":{"name":"gone","kind":"namespaces"}}'
+            raise NotFoundError(_Raw(404, status))
+        raise NotFoundError(_Raw(404, b"404 page not found"))
+
+
+def test_an_apply_to_a_deleted_crd_makes_discovery_ask_again() -> None:
+    from kubernetes.dynamic.exceptions import NotFoundError
+
+    kube = Kube(api_client=object())  # type: ignore[arg-type]
+    dynamic = _ApplyDynamic()
+    kube._dynamic = dynamic
+    obj = {
+        "apiVersion": MONITORING_API,
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "m", "namespace": "gone"},
+    }
+
+    async def run() -> None:
+        with pytest.raises(NotFoundError):
+            await kube.apply(obj)
+        assert await kube.served(MONITORING_API, "ServiceMonitor")  # a missing namespace: kind kept
+        with pytest.raises(NotFoundError):
+            await kube.apply({**obj, "metadata": {"name": "m", "namespace": "ns"}})
+        assert dynamic.resources.invalidated == 1
+        assert not await kube.served(MONITORING_API, "ServiceMonitor")
+
+    asyncio.run(run())
