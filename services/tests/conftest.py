@@ -11,6 +11,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from parley.common.kafka import ensure_topics
+from parley.common.redis import Redis, create_redis
 from parley.common.topics import Topics
 from parley.devstack import ports
 from parley.migrations import runner
@@ -35,6 +36,14 @@ def make_people(app: FastAPI, signer: Signer) -> MakePeople:
         return [Person(i, n, signer.token(i, n)) for i, n in zip(ids, names, strict=True)]
 
     return make
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A client of the dev stack's Redis (the one way services make one)."""
+    client = create_redis(redis_url)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture(scope="session")

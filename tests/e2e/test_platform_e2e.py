@@ -10,10 +10,11 @@ and OpenSearch at the pod bridge's address (docs/development.md, The real node).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -459,6 +460,21 @@ async def two_users(endpoints: Endpoints) -> tuple[User, User, str]:
         return alice, bob, await direct_chat(http, endpoints, alice, bob)
 
 
+@contextlib.asynccontextmanager
+async def alice_sending_to_bob(endpoints: Endpoints) -> AsyncIterator[tuple[Sender, User, str]]:
+    """Two new users in a direct chat, alice sending to bob all along the block: (the sender, bob,
+    the chat). The traffic stops, and its last sends settle, when the block ends."""
+    alice, bob, chat_id = await two_users(endpoints)
+    sender = Sender(endpoints, alice, chat_id)
+    traffic = asyncio.create_task(sender.run())
+    try:
+        yield sender, bob, chat_id
+    finally:
+        sender.stop()
+        await asyncio.wait_for(traffic, timeout=200)
+        await sender.close()
+
+
 async def all_stored(
     endpoints: Endpoints, reader: User, chat_id: str, sender: Sender
 ) -> list[dict[str, Any]]:
@@ -493,20 +509,13 @@ async def test_deleting_a_socket_pod_and_a_consumer_pod_loses_and_duplicates_not
 ) -> None:
     inst = installation
     endpoints = inst.endpoints()
-    alice, bob, chat_id = await two_users(endpoints)
-    sender = Sender(endpoints, alice, chat_id)
-    traffic = asyncio.create_task(sender.run())
-    try:
+    async with alice_sending_to_bob(endpoints) as (sender, bob, chat_id):
         await sender.wait_accepted(30, within=60)
         for component, replicas in (("socket", 2), ("consumer", 1)):
             victim = await asyncio.to_thread(busiest_pod, inst, component)
             inst.core.delete_namespaced_pod(victim.metadata.name, inst.namespace, grace_period_seconds=5)
             await replaced(inst, component, victim.metadata.name, replicas)
             await sender.wait_accepted(30, within=180)
-    finally:
-        sender.stop()
-        await asyncio.wait_for(traffic, timeout=200)
-        await sender.close()
     stored = await all_stored(endpoints, bob, chat_id, sender)
     counts = sender.count(stored)
     print(f"\npod deletion under traffic: {counts}")
@@ -571,49 +580,46 @@ async def test_an_upgrade_migrates_first_and_rolls_out_under_traffic_losing_noth
 ) -> None:
     inst = installation
     endpoints = inst.endpoints()
-    alice, bob, chat_id = await two_users(endpoints)
-    sender = Sender(endpoints, alice, chat_id)
-    traffic = asyncio.create_task(sender.run())
-    platforms = Platforms(inst.api, reapply_crd=False)
-    next_image = f"{inst.images.services}:{inst.images.next_tag}"
-    watch = RolloutWatch(inst, f"{PLATFORM}-migrate-{NEXT_VERSION.replace('.', '-')}", next_image)
-    watcher = asyncio.create_task(watch.run())
-    try:
-        await sender.wait_accepted(20, within=60)
-        # This tree's CRD again: the cluster is shared, and a CRD of another tree may have been
-        # applied meanwhile (the apiserver would default the platform by that one).
-        await asyncio.to_thread(install_crd, inst.api)
-        await asyncio.to_thread(
-            inst.helm.run,
-            "upgrade",
-            PLATFORM,
-            str(PLATFORM_CHART),
-            "-n",
-            inst.namespace,
-            *inst.platform_values(NEXT_VERSION, inst.images.next_tag),
-        )
-        await asyncio.to_thread(platforms.wait_running, inst.namespace, PLATFORM, NEXT_VERSION, READY_TIMEOUT)
-
-        def expected_image(pod: Any) -> str:
-            if pod.metadata.labels["app.kubernetes.io/component"] == "gateway":  # Envoy, same release
-                return f"{inst.images.envoy}:{inst.images.next_tag}"
-            return next_image
-
-        def rolled_out() -> bool:
-            pods = current_pods(inst)
-            return bool(pods) and all(
-                running_and_ready(p) and all(c.image == expected_image(p) for c in p.spec.containers)
-                for p in pods
+    async with alice_sending_to_bob(endpoints) as (sender, bob, chat_id):
+        platforms = Platforms(inst.api, reapply_crd=False)
+        next_image = f"{inst.images.services}:{inst.images.next_tag}"
+        watch = RolloutWatch(inst, f"{PLATFORM}-migrate-{NEXT_VERSION.replace('.', '-')}", next_image)
+        watcher = asyncio.create_task(watch.run())
+        try:
+            await sender.wait_accepted(20, within=60)
+            # This tree's CRD again: the cluster is shared, and a CRD of another tree may have been
+            # applied meanwhile (the apiserver would default the platform by that one).
+            await asyncio.to_thread(install_crd, inst.api)
+            await asyncio.to_thread(
+                inst.helm.run,
+                "upgrade",
+                PLATFORM,
+                str(PLATFORM_CHART),
+                "-n",
+                inst.namespace,
+                *inst.platform_values(NEXT_VERSION, inst.images.next_tag),
+            )
+            await asyncio.to_thread(
+                platforms.wait_running, inst.namespace, PLATFORM, NEXT_VERSION, READY_TIMEOUT
             )
 
-        await asyncio.to_thread(wait_for, rolled_out, 300, "every pod on the new image and Ready", 1.0)
-        await sender.wait_accepted(20, within=120)
-    finally:
-        sender.stop()
-        watch.stop()
-        await asyncio.wait_for(traffic, timeout=200)
-        await sender.close()
-        await watcher
+            def expected_image(pod: Any) -> str:
+                if pod.metadata.labels["app.kubernetes.io/component"] == "gateway":  # Envoy, same release
+                    return f"{inst.images.envoy}:{inst.images.next_tag}"
+                return next_image
+
+            def rolled_out() -> bool:
+                pods = current_pods(inst)
+                return bool(pods) and all(
+                    running_and_ready(p) and all(c.image == expected_image(p) for c in p.spec.containers)
+                    for p in pods
+                )
+
+            await asyncio.to_thread(wait_for, rolled_out, 300, "every pod on the new image and Ready", 1.0)
+            await sender.wait_accepted(20, within=120)
+        finally:
+            watch.stop()
+            await watcher
     stored = await all_stored(endpoints, bob, chat_id, sender)
     counts = sender.count(stored)
     print(f"\nupgrade under traffic: {counts}")

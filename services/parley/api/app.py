@@ -63,16 +63,18 @@ def create_app(settings: ApiSettings | None = None, *, jwks: JwksSource | None =
         app.state.outbox = outbox
         app.state.token_verifier = verifier
         # Kafka may be away now; the drainer (re)connects when it has something to publish.
-        try:
-            async with running(outbox):
-                yield
-        finally:
-            await kafka_ping.close()
-            await db_ping.close()
-            await producer.stop()
-            await redis.aclose()
-            await db.dispose()
-            await http.aclose()
+        async with running(
+            outbox,
+            then_close=(
+                kafka_ping.close,
+                db_ping.close,
+                producer.stop,
+                redis.aclose,
+                db.dispose,
+                http.aclose,
+            ),
+        ):
+            yield
 
     app = new_app(
         settings,

@@ -8,7 +8,8 @@ Health: the service's lifespan puts a `parley.common.health.Health` (its named c
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
@@ -22,6 +23,8 @@ from parley.common.settings import BaseServiceSettings
 from parley.common.telemetry import install_telemetry
 from parley.common.tracing import instrument_app
 from parley.common.worker import Worker
+
+log = logging.getLogger(__name__)
 
 
 def new_app(
@@ -63,9 +66,12 @@ def new_app(
 
 
 @contextlib.asynccontextmanager
-async def running(*workers: Worker) -> AsyncIterator[None]:
+async def running(
+    *workers: Worker, then_close: Sequence[Callable[[], Awaitable[object]]] = ()
+) -> AsyncIterator[None]:
     """A lifespan's background loops: started in the order given, stopped in the reverse order
-    when the block ends (those that depend on others first)."""
+    when the block ends (those that depend on others first); then its clients closed, each of
+    `then_close` in order, every one even if one before failed."""
     started: list[Worker] = []
     try:
         for worker in workers:
@@ -75,3 +81,8 @@ async def running(*workers: Worker) -> AsyncIterator[None]:
     finally:
         for worker in reversed(started):
             await worker.stop()
+        for close in then_close:
+            try:
+                await close()
+            except Exception:
+                log.exception("closing %s failed", getattr(close, "__qualname__", close))

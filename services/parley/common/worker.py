@@ -67,15 +67,7 @@ class Worker(ABC):
     async def repeat(self, step: Callable[[], Awaitable[object]], backoff: Backoff, *, every: float) -> None:
         """The loop most workers are: `step` until stopping; after a failure, wait as `backoff`
         says; after a success, until woken (`wake`), stopping, or `every` seconds."""
-        while not self.stopping:
-            try:
-                await step()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                await self.pause(backoff.failed(exc))
-                continue
-            backoff.succeeded()
+        while await self.until_done(step, backoff):
             waits = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(self._stopping.wait())}
             try:
                 await asyncio.wait(waits, timeout=every, return_when=asyncio.FIRST_COMPLETED)

@@ -170,16 +170,20 @@ def create_app(settings: NotificationSettings | None = None, *, jwks: JwksSource
         app.state.senders = senders
         app.state.notification_metrics = metrics
         app.state.token_verifier = verifier
-        try:
-            async with running(consumer, plan_loop, *senders):
-                yield
-        finally:
-            await kafka_ping.close()
-            await db_ping.close()
-            await producer.stop()
-            await redis.aclose()
-            await db.dispose()
-            await http.aclose()
+        async with running(
+            consumer,
+            plan_loop,
+            *senders,
+            then_close=(
+                kafka_ping.close,
+                db_ping.close,
+                producer.stop,
+                redis.aclose,
+                db.dispose,
+                http.aclose,
+            ),
+        ):
+            yield
 
     app = new_app(
         settings,

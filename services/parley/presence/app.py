@@ -88,14 +88,10 @@ def create_app(settings: PresenceSettings | None = None, *, jwks: JwksSource | N
         app.state.sweeper = sweeper
         app.state.outbox = outbox
         app.state.token_verifier = verifier
-        try:
-            async with running(outbox, consumer, sweeper):
-                yield
-        finally:
-            await kafka_ping.close()
-            await producer.stop()
-            await redis.aclose()
-            await http.aclose()
+        async with running(
+            outbox, consumer, sweeper, then_close=(kafka_ping.close, producer.stop, redis.aclose, http.aclose)
+        ):
+            yield
 
     app = new_app(
         settings,

@@ -230,15 +230,10 @@ def create_app(settings: SearchSettings | None = None, *, jwks: JwksSource | Non
             )
         except Exception as error:
             log.warning("the messages index is not there yet (%r); the readiness check retries", error)
-        try:
-            async with running(indexer):
-                yield
-        finally:
-            await kafka_ping.close()
-            await db_ping.close()
-            await client.close()
-            await db.dispose()
-            await http.aclose()
+        async with running(
+            indexer, then_close=(kafka_ping.close, db_ping.close, client.close, db.dispose, http.aclose)
+        ):
+            yield
 
     app = new_app(
         settings,

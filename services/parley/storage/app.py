@@ -89,16 +89,12 @@ def create_app(settings: StorageSettings | None = None, *, jwks: JwksSource | No
         app.state.jobs = jobs
         app.state.sweeper = sweeper
         app.state.token_verifier = verifier
-        try:
-            async with running(jobs, sweeper):
-                yield
-        finally:
-            await kafka_ping.close()
-            await db_ping.close()
-            await producer.stop()
-            await store.close()
-            await db.dispose()
-            await http.aclose()
+        async with running(
+            jobs,
+            sweeper,
+            then_close=(kafka_ping.close, db_ping.close, producer.stop, store.close, db.dispose, http.aclose),
+        ):
+            yield
 
     app = new_app(
         settings,

@@ -19,7 +19,7 @@ from parley.common.db import async_url
 from parley.common.events import MessageCreated, MessageData, encode
 from parley.common.kafka import KafkaProducer, ensure_topics
 from parley.common.presence import PresenceKeys
-from parley.common.redis import Redis, create_redis
+from parley.common.redis import Redis
 from parley.common.topics import Topics, chat_key
 from parley.notification.app import create_app
 from parley.notification.settings import NotificationSettings
@@ -44,13 +44,6 @@ async def topics(kafka_bootstrap: str, kafka_topic_prefix: str) -> Topics:
     topics = Topics(kafka_topic_prefix.rstrip("-"))
     await ensure_topics(kafka_bootstrap, [topics.events, topics.notifications_dlq], partitions=2)
     return topics
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = create_redis(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

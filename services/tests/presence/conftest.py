@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from parley.common.events import PresenceChanged, parse_presence_event
 from parley.common.kafka import KafkaProducer, ensure_topics
 from parley.common.presence import PresenceKeys
-from parley.common.redis import Redis, create_redis
+from parley.common.redis import Redis
 from parley.common.topics import Topics
 from parley.presence.app import create_app
 from parley.presence.settings import PresenceSettings
@@ -28,13 +28,6 @@ from parley.testing.tokens import ISSUER, Signer, StaticJwks
 T = TypeVar("T")
 
 TIMING = Timing(ttl=30, forget=600, last_seen_retention=3600, stopped_tombstone=600, outbox_max=1000)
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = create_redis(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -10,19 +10,13 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const frontend = resolve(here, "../../../frontend");
-// The browser driver and axe come from the client's own dev dependencies (npm ci in frontend/).
-const require = createRequire(join(frontend, "package.json"));
-const { chromium } = require("playwright-core");
+import { BASE, here, launch, require } from "./browser.mjs";
+
 const axe = require("axe-core");
 
-const BASE = (process.env.PARLEY_WEB_URL ?? "http://127.0.0.1:8080").replace(/\/$/, "");
 const ARTIFACTS = process.env.PARLEY_E2E_ARTIFACTS ?? join(here, "artifacts");
 const WAIT = 30_000; // bounded waits on conditions; the machine is small and shared
 const PASSWORD = `Tr0ub4dor-${randomBytes(6).toString("hex")}`;
@@ -112,20 +106,7 @@ async function axeCheck(page, label) {
 }
 
 before(async () => {
-  // playwright-core gives the browser a fresh, temporary user-data-dir of its own.
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launch();
   await registerByApi(names.bob);
   await registerByApi(names.carol);
 });

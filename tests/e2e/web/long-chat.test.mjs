@@ -5,16 +5,11 @@
 
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, it } from "node:test";
-import { fileURLToPath } from "node:url";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(join(resolve(here, "../../../frontend"), "package.json"));
-const { chromium } = require("playwright-core");
+import { BASE, here, launch } from "./browser.mjs";
 
-const BASE = (process.env.PARLEY_WEB_URL ?? "http://127.0.0.1:8080").replace(/\/$/, "");
 const ARTIFACTS = process.env.PARLEY_E2E_ARTIFACTS ?? join(here, "artifacts");
 const USER = process.env.PARLEY_LONG_USER;
 const PASSWORD = process.env.PARLEY_LONG_PASSWORD;
@@ -28,10 +23,7 @@ let page;
 
 before(async () => {
   assert.ok(USER && PASSWORD && CHAT && LAST, "PARLEY_LONG_USER, _PASSWORD, _CHAT, _LAST_SEQ are set");
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launch();
   const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
   page = await context.newPage();
   await page.goto(BASE + "/");

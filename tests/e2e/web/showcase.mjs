@@ -11,32 +11,15 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const frontend = resolve(here, "../../../frontend");
-const require = createRequire(join(frontend, "package.json"));
-const { chromium } = require("playwright-core");
+import { ARGS, BASE, CHROMIUM, chromium, frontend, here, launch } from "./browser.mjs";
 
-const BASE = (process.env.PARLEY_WEB_URL ?? "http://127.0.0.1:8080").replace(/\/$/, "");
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const OUT = resolve(process.argv[2] ?? join(here, "artifacts", "showcase"));
 const PASSWORD = `Tr0ub4dor-${randomBytes(6).toString("hex")}`;
 const tag = randomBytes(2).toString("hex");
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 mkdirSync(OUT, { recursive: true });
 
 const people = {
@@ -102,7 +85,7 @@ function initialJs() {
   return { files, raw, gzip: gz };
 }
 
-const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+const browser = await launch();
 for (const name of Object.values(people)) await register(name);
 const ctx = {};
 const page = {};
