@@ -209,7 +209,7 @@ class _Dynamic:
         from kubernetes.dynamic.exceptions import NotFoundError
 
         if resource == "ServiceMonitor":
-            raise NotFoundError(_Raw(404, b"404 page not found"))
+            raise NotFoundError(_Raw(404, b"404 page not found"))  # type: ignore[no-untyped-call]
         raise AssertionError(resource)
 
 
@@ -245,8 +245,8 @@ class _ApplyDynamic(_Dynamic):
 
         if body["metadata"]["namespace"] == "gone":
             status = b'{"kind":"Status","details":{"name":"gone","kind":"namespaces"}}'
-            raise NotFoundError(_Raw(404, status))
-        raise NotFoundError(_Raw(404, b"404 page not found"))
+            raise NotFoundError(_Raw(404, status))  # type: ignore[no-untyped-call]
+        raise NotFoundError(_Raw(404, b"404 page not found"))  # type: ignore[no-untyped-call]
 
 
 def test_an_apply_to_a_deleted_crd_makes_discovery_ask_again() -> None:
