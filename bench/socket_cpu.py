@@ -13,6 +13,12 @@ message (a command in, an ack, `members` frames out). Benches on a shared machin
 print `uptime` next to them.
 
     .venv/bin/python bench/socket_cpu.py [--members 20] [--messages 3000] [--rate 300] [--runs 3]
+
+`--micro`: no servers; the parts of the socket's per-message work changed in issue 16, in this
+process, CPU time (not wall: the machine is shared), best of 5 rounds: the hub's handling of one stored event from Redis for `--members`
+connections (parse, frame, the per-connection delivery call; the connections only record it),
+building an `accepted` frame and an `error` frame, and a command's deadline in the producer
+(submit, then the ack). Run it on two checkouts to compare (PYTHONPATH=<other>/services).
 """
 
 from __future__ import annotations
@@ -209,6 +215,98 @@ async def one_run(
             await delete_prefix(redis_url, redis_prefix)
 
 
+def micro(members: int) -> None:
+    import json as stdjson
+    from datetime import UTC, datetime
+    from unittest import mock
+
+    from parley.socket import protocol
+    from parley.socket.commands import CommandProducer
+    from parley.socket.hub import Hub, UserState
+    from parley.socket.ratelimit import TokenBucket
+
+    class Connection:
+        __slots__ = ("cursor", "frames")
+
+        def __init__(self) -> None:
+            self.cursor = 0
+            self.frames = 0
+
+        def deliver(self, chat_id: uuid.UUID, seq: int, frame: bytes) -> None:
+            if seq == self.cursor + 1:
+                self.cursor = seq
+                self.frames += 1
+
+    def best(fn: Callable[[], object], count: int) -> float:
+        rounds = []
+        for _ in range(5):
+            began = time.process_time()
+            for _ in range(count):
+                fn()
+            rounds.append((time.process_time() - began) / count)
+        return 1e6 * min(rounds)
+
+    async def run() -> None:
+        hub = Hub(None, "redis://127.0.0.1:1", "b:", lambda: TokenBucket(1, 1))  # type: ignore[arg-type]
+        chat_id = uuid.uuid4()
+        connections = []
+        for _ in range(members):
+            user = UserState(uuid.uuid4(), TokenBucket(1, 1))
+            user.ready.set_result(None)
+            hub.users[user.user_id] = user
+            hub._join_feed(user, chat_id)
+            connection = Connection()
+            user.connections.add(connection)  # type: ignore[arg-type]
+            connections.append(connection)
+        event = {
+            "type": "message.created",
+            "v": 1,
+            "chat_id": str(chat_id),
+            "seq": 0,
+            "actor_id": str(uuid.uuid4()),
+            "at": datetime.now(UTC).isoformat(),
+            "command_id": str(uuid.uuid4()),
+            "message": {"sender_id": str(uuid.uuid4()), "client_id": uuid.uuid4().hex, "body": "x" * 100},
+        }
+        head, tail = stdjson.dumps({**event, "seq": 0}, separators=(",", ":")).encode().split(b'"seq":0')
+        channel = f"b:chat:{chat_id}".encode()
+        seq = 0
+
+        def stored() -> None:
+            nonlocal seq
+            seq += 1
+            hub.on_message(channel, head + b'"seq":%d' % seq + tail)
+
+        print(f"hub, one stored event to {members} connections: {best(stored, 20000):.2f} µs")
+        assert all(c.frames == seq for c in connections)
+        cid = uuid.uuid4()
+        print(f"accepted frame: {best(lambda: protocol.accepted_frame('c1', chat_id, cid), 100000):.2f} µs")
+        print(
+            "error frame: "
+            f"{best(lambda: protocol.error_frame('rate_limited', 'Too many.', client_id='c', chat_id=chat_id, retry_after_ms=5), 100000):.2f} µs"  # noqa: E501
+        )
+        producer = CommandProducer("127.0.0.1:1", "c", client_id="b", send_timeout=5.0)
+        with mock.patch.object(
+            CommandProducer, "connected", new_callable=mock.PropertyMock, return_value=True
+        ):
+            rounds = []
+            for _ in range(5):
+                began = time.process_time()
+                for _ in range(500):  # 100 commands per loop turn, as under load
+                    for _ in range(100):
+                        producer.submit(b"k", b"v", lambda outcome: None)
+                        producer._queue.popleft().finish(None)
+                    await asyncio.sleep(0)
+                rounds.append((time.process_time() - began) / 50000)
+            print(f"command deadline (submit, ack; 100 per loop turn): {1e6 * min(rounds):.2f} µs")
+        await hub.redis.aclose()
+        await producer.kafka.stop()
+
+    asyncio.run(run())
+    load = os.getloadavg()
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -217,7 +315,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--rate", type=float, default=300.0, help="messages sent per second")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--micro", action="store_true", help="in this process, no servers (see above)")
     args = parser.parse_args()
+    if args.micro:
+        micro(args.members)
+        return
     endpoints = Stack().require(["postgres", "redis", "kafka"])
     with fresh_database(endpoints["postgres"]) as dsn:
         runner.upgrade(dsn)
