@@ -15,10 +15,11 @@ print `uptime` next to them.
     .venv/bin/python bench/socket_cpu.py [--members 20] [--messages 3000] [--rate 300] [--runs 3]
 
 `--micro`: no servers; the parts of the socket's per-message work changed in issue 16, in this
-process, CPU time (not wall: the machine is shared), best of 5 rounds: the hub's handling of one stored event from Redis for `--members`
-connections (parse, frame, the per-connection delivery call; the connections only record it),
-building an `accepted` frame and an `error` frame, and a command's deadline in the producer
-(submit, then the ack). Run it on two checkouts to compare (PYTHONPATH=<other>/services).
+process, CPU time (not wall: the machine is shared), best of 5 rounds: the hub's handling of one
+stored event from Redis for `--members` connections (parse, frame, the per-connection delivery
+call; the connections only record it), building an `accepted` frame and an `error` frame, and a
+command's deadline in the producer (submit, then the ack). Run it on two checkouts to compare
+(PYTHONPATH=<other>/services).
 """
 
 from __future__ import annotations
