@@ -245,7 +245,9 @@ describe("the web client", () => {
     await alice.keyboard.press("Escape");
     await alice.getByRole("dialog").waitFor({ state: "detached" });
     assert.equal(await alice.evaluate(() => document.activeElement?.textContent), "New chat");
-    // Open the chat from the list, write and send.
+    // Open the chat from the list, write and send. The list loads after the page: tabbing before it
+    // is there walks past where it will be.
+    await alice.locator("a.chat-item").first().waitFor({ timeout: WAIT });
     await tabUntil(alice, () => document.activeElement?.matches("a.chat-item") ?? false);
     await alice.keyboard.press("Enter");
     await alice.waitForURL(/#\/chat\//, { timeout: WAIT });
