@@ -7,19 +7,21 @@ installed into the dev apiserver so that what the operator renders is validated 
 - Envoy Gateway (github.com/envoyproxy/gateway, the CRDs of its gateway-helm chart): its policies,
   SecurityPolicy and BackendTrafficPolicy among them.
 
-The Gateway API's own CRDs come the same way from gatewayapi.py.
+The Gateway API's own CRDs (gatewayapi.py) come the same way, and are installed first: Envoy
+Gateway's refer to them.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import yaml
 
 from parley.devstack import golang, versions
-from parley.devstack.components.kube import gatewayapi
 from parley.devstack.errors import DevStackError
 from parley.devstack.paths import Paths
 
@@ -53,6 +55,8 @@ ENVOY_GATEWAY = ModuleCRDs(
 )
 """Envoy Gateway's own kinds (gateway.envoyproxy.io; the Gateway API's come from gatewayapi.py)."""
 
+MANAGER = "parley-dev"
+
 ALL = (PROMETHEUS_OPERATOR, ENVOY_GATEWAY)
 
 
@@ -77,4 +81,22 @@ def crds(paths: Paths, source: ModuleCRDs, log_file: Path) -> list[dict[str, Any
 
 def install(api: Any, definitions: list[dict[str, Any]], timeout: float = 60.0) -> list[str]:
     """Server-side applies the CRDs and waits until each is established; returns their names."""
-    return gatewayapi.install(api, definitions, timeout)
+    client: Any = kubernetes.dynamic.DynamicClient  # no type hints
+    dynamic = client(api)
+    resource = dynamic.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
+    for crd in definitions:
+        dynamic.server_side_apply(resource, body=crd, field_manager=MANAGER, force_conflicts=True)
+    ext: Any = kubernetes.client.ApiextensionsV1Api(api)
+    names = [crd["metadata"]["name"] for crd in definitions]
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while not _established(ext.read_custom_resource_definition(name)):
+            if time.monotonic() > deadline:
+                raise DevStackError(f"CRD {name} not established after {timeout:.0f}s")
+            time.sleep(0.2)
+    return names
+
+
+def _established(crd: Any) -> bool:
+    conditions = (crd.status and crd.status.conditions) or []
+    return any(c.type == "Established" and c.status == "True" for c in conditions)
