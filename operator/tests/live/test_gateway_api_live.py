@@ -14,7 +14,7 @@ import pytest
 from chatplatform_specs import GATEWAY_API
 from parley.devstack.components.kube import gatewayapi, modulecrds
 from parley.devstack.stack import Stack
-from parley.testing.chatplatforms import Platforms, platform_spec
+from parley.testing.chatplatforms import Platforms, dry_run_apply, platform_spec
 from parley.testing.operator_process import OperatorProcess
 from parley.testing.waiting import wait_for
 from parley_operator.api.spec import parse_spec
@@ -38,20 +38,6 @@ def envoy_gateway_crds(k8s_api: Any) -> list[str]:
     return modulecrds.install(k8s_api, modulecrds.crds(stack.paths, modulecrds.ENVOY_GATEWAY, log))
 
 
-def _dry_run_apply(api: Any, obj: dict[str, Any]) -> None:
-    client: Any = kubernetes.dynamic.DynamicClient  # no type hints
-    dynamic = client(api)
-    resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-    dynamic.server_side_apply(
-        resource,
-        body=obj,
-        namespace=obj["metadata"]["namespace"],
-        field_manager="parley-operator",
-        dry_run="All",
-        query_params=[("fieldValidation", "Strict")],
-    )
-
-
 def _routes(
     namespace: str, raw: dict[str, Any], kinds: tuple[str, ...] = ("HTTPRoute",)
 ) -> list[dict[str, Any]]:
@@ -71,18 +57,18 @@ def test_rendered_envoy_gateway_policies_pass_the_apiserver(
     policies = _routes(k8s_namespace, GATEWAY_API, POLICIES)
     assert sorted(p["kind"] for p in policies) == sorted(POLICIES)
     for policy in policies:
-        _dry_run_apply(k8s_api, policy)
+        dry_run_apply(k8s_api, policy)
     # The CRDs' own validation is at work: a rate-limit unit Envoy Gateway does not know is refused.
     (traffic,) = [p for p in policies if p["kind"] == "BackendTrafficPolicy"]
     broken = copy.deepcopy(traffic)
     broken["spec"]["rateLimit"]["local"]["rules"][0]["limit"]["unit"] = "Fortnight"
     with pytest.raises(kubernetes.dynamic.exceptions.UnprocessibleEntityError):
-        _dry_run_apply(k8s_api, broken)
+        dry_run_apply(k8s_api, broken)
     (security,) = [p for p in policies if p["kind"] == "SecurityPolicy"]
     unknown = copy.deepcopy(security)
     unknown["spec"]["jwt"]["providers"][0]["notAField"] = True
     with pytest.raises(kubernetes.dynamic.exceptions.DynamicApiError):
-        _dry_run_apply(k8s_api, unknown)
+        dry_run_apply(k8s_api, unknown)
 
 
 def test_rendered_httproutes_pass_the_apiserver(
@@ -92,12 +78,12 @@ def test_rendered_httproutes_pass_the_apiserver(
     routes = _routes(k8s_namespace, GATEWAY_API)
     assert {r["metadata"]["name"] for r in routes} == {"acme-public", "acme-protected"}
     for route in routes:
-        _dry_run_apply(k8s_api, route)
+        dry_run_apply(k8s_api, route)
     # Without hostnames, on all of the Gateway's listeners, in the platform's namespace.
     bare = copy.deepcopy(GATEWAY_API)
     bare["entryPoint"] = {"gatewayRef": {"name": "public"}}
     for route in _routes(k8s_namespace, bare):
-        _dry_run_apply(k8s_api, route)
+        dry_run_apply(k8s_api, route)
 
 
 def test_the_dry_run_refuses_what_the_schema_forbids(
@@ -108,11 +94,11 @@ def test_the_dry_run_refuses_what_the_schema_forbids(
     broken = copy.deepcopy(route)
     broken["spec"]["rules"][0]["matches"][0]["path"]["value"] = "no-leading-slash"
     with pytest.raises(kubernetes.dynamic.exceptions.UnprocessibleEntityError):
-        _dry_run_apply(k8s_api, broken)
+        dry_run_apply(k8s_api, broken)
     unknown = copy.deepcopy(route)
     unknown["spec"]["rules"][0]["notAField"] = True
     with pytest.raises(kubernetes.dynamic.exceptions.DynamicApiError):
-        _dry_run_apply(k8s_api, unknown)
+        dry_run_apply(k8s_api, unknown)
 
 
 def test_routes_are_pruned_when_the_platform_stops_naming_a_gateway(

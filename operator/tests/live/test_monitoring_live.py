@@ -17,7 +17,7 @@ import pytest
 from chatplatform_specs import FULL
 from parley.devstack.components.kube import modulecrds
 from parley.devstack.stack import Stack
-from parley.testing.chatplatforms import Platforms, condition, platform_spec
+from parley.testing.chatplatforms import Platforms, condition, dry_run_apply, platform_spec
 from parley.testing.operator_process import OperatorProcess
 from parley.testing.waiting import wait_for
 from parley_operator.api.spec import parse_spec
@@ -52,20 +52,6 @@ def monitoring_crds(k8s_api: Any) -> Iterator[list[str]]:
         modulecrds.install(k8s_api, definitions)
 
 
-def _dry_run_apply(api: Any, obj: dict[str, Any]) -> None:
-    client: Any = kubernetes.dynamic.DynamicClient  # no type hints
-    dynamic = client(api)
-    resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-    dynamic.server_side_apply(
-        resource,
-        body=obj,
-        namespace=obj["metadata"]["namespace"],
-        field_manager="parley-operator",
-        dry_run="All",
-        query_params=[("fieldValidation", "Strict")],
-    )
-
-
 def _rendered(namespace: str) -> list[dict[str, Any]]:
     objs = render_all(RenderInput.steady(parse_spec(FULL), Installation(namespace, "acme"))).all
     return [o for o in objs if is_monitoring(o)]
@@ -78,17 +64,17 @@ def test_rendered_monitors_and_rules_pass_the_apiserver(
     objs = _rendered(k8s_namespace)
     assert {o["kind"] for o in objs} == set(PLURALS)
     for obj in objs:
-        _dry_run_apply(k8s_api, obj)
+        dry_run_apply(k8s_api, obj)
     # The check can fail: the CRDs' schemas refuse what they do not describe.
     (rule,) = [o for o in objs if o["kind"] == "PrometheusRule"]
     broken = copy.deepcopy(rule)
     broken["spec"]["groups"][0]["rules"][0]["notAField"] = "x"
     with pytest.raises(kubernetes.dynamic.exceptions.DynamicApiError):
-        _dry_run_apply(k8s_api, broken)
+        dry_run_apply(k8s_api, broken)
     monitor = copy.deepcopy(next(o for o in objs if o["kind"] == "ServiceMonitor"))
     monitor["spec"]["endpoints"][0]["scheme"] = "gopher"
     with pytest.raises(kubernetes.dynamic.exceptions.UnprocessibleEntityError):
-        _dry_run_apply(k8s_api, monitor)
+        dry_run_apply(k8s_api, monitor)
 
 
 def _delete_crds(api: Any, names: list[str]) -> None:

@@ -40,6 +40,22 @@ def install_crd(api: Any, path: Path = CRD_FILE) -> None:
     wait_for(established, 30, "the ChatPlatform CRD to be established")
 
 
+def dry_run_apply(api: Any, obj: dict[str, Any]) -> None:
+    """The server-side apply the operator makes of `obj`, as a dry run with strict field validation:
+    raises when the apiserver's schema for its kind refuses it."""
+    client: Any = kubernetes.dynamic.DynamicClient  # no type hints
+    dynamic = client(api)
+    resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+    dynamic.server_side_apply(
+        resource,
+        body=obj,
+        namespace=obj["metadata"]["namespace"],
+        field_manager="parley-operator",
+        dry_run="All",
+        query_params=[("fieldValidation", "Strict")],
+    )
+
+
 def _secret(name: str, data: Mapping[str, str]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
