@@ -141,3 +141,14 @@ def namespaces(
 def namespace(namespaces: Namespaces) -> str:
     """A fresh namespace the operator watches, holding the Secrets platforms name."""
     return namespaces.new()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that used the operator shows the operator's last log lines: CI keeps only the
+    test report, not the log file."""
+    outcome: Any = yield
+    report = outcome.get_result()
+    operator = getattr(item, "funcargs", {}).get("operator")
+    if report.failed and isinstance(operator, OperatorProcess):
+        report.sections.append(("operator log, last 60 lines", operator.log_tail(60)))

@@ -66,9 +66,12 @@ def test_a_new_version_migrates_first_then_rolls_out(
     job_when_services_moved: JobState | None = None
     deadline = time.monotonic() + 60
     while True:
+        # The Deployments first, then the Job: in a correct rollout the Job has succeeded (or is gone)
+        # by the time moved services are seen. Read the other way round, the Job could finish and
+        # the services move between the two reads, and a correct rollout would look premature.
+        running = versions(apps, inst)
         job = read_job(batch, namespace, job_name)
         job_seen = job or job_seen
-        running = versions(apps, inst)
         if job_when_services_moved is None and any(v == "1.1.0" for v, _ in running.values()):
             job_when_services_moved = job_state(job)
         platform = platforms.must_get(namespace, NAME)
