@@ -16,6 +16,7 @@ import yaml
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError
 from parley.testing import waiting
+from parley_operator.api.spec import Topics
 
 REPO = Path(__file__).resolve().parents[2]
 CHARTS = REPO / "charts"
@@ -146,3 +147,13 @@ def apply_chart_crd(api: Any) -> None:
     resource = dynamic.resources.get(api_version=crd["apiVersion"], kind=crd["kind"])
     dynamic.server_side_apply(resource, body=crd, field_manager=TEST_MANAGER, force_conflicts=True)
     wait_for("the ChatPlatform CRD to be established", lambda: crd_established(api))
+
+
+def single_broker_topics(partitions: int = 2) -> dict[str, dict[str, int]]:
+    """`kafka.topics` values naming every topic of the spec, small and with one replica each: the
+    dev stack's Kafka has one broker (the default, as many as there are brokers at most 3, would do
+    too; naming it keeps the test's values explicit)."""
+    return {
+        field.alias or name: {"partitions": partitions, "replicationFactor": 1}
+        for name, field in Topics.model_fields.items()
+    }

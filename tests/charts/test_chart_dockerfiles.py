@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 from chartkit import REPO
+from parley.devstack.paths import Paths
 from parley_operator.cli import parse_args
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
-UV = Path.home() / ".cache" / "parley" / "tools" / "bin" / "uv"
+UV = Paths.from_env().cache / "tools" / "bin" / "uv"
+"""The uv scripts/bootstrap.sh installed (under PARLEY_CACHE when that is set)."""
 
 
 @dataclass

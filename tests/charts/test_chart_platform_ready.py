@@ -20,22 +20,13 @@ import kubernetes
 import pytest
 import yaml
 from aiokafka.admin import AIOKafkaAdminClient
-from chartkit import OPERATOR_CHART, PLATFORM_CHART, REPO, Helm, wait_for
+from chartkit import OPERATOR_CHART, PLATFORM_CHART, REPO, Helm, single_broker_topics, wait_for
 from parley.testing.waiting import free_port
 
 pytestmark = pytest.mark.kube
 
 READY_TIMEOUT = 240.0
 PLATFORM = "chat"
-TOPICS = (
-    "commands",
-    "events",
-    "connections",
-    "presence",
-    "notifications",
-    "notificationsDlq",
-    "attachmentsJobs",
-)
 
 
 def service_account_kubeconfig(admin: Path, api: Any, namespace: str, account: str, path: Path) -> Path:
@@ -224,7 +215,7 @@ def test_the_platform_reaches_ready_with_the_operator_from_the_source_tree(
             "gateway": {"replicas": 1, "podDisruptionBudget": {"maxUnavailable": 1}},
             "socket": {"autoscaling": {"minReplicas": 1, "maxReplicas": 3}},
         }
-        single_broker = {t: {"partitions": 2, "replicationFactor": 1} for t in TOPICS}
+        single_broker = single_broker_topics()
         values = [
             "--set",
             f"kafka.bootstrapServers={kafka_bootstrap}",

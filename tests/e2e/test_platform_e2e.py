@@ -23,7 +23,7 @@ import httpx
 import kubernetes
 import psycopg
 import pytest
-from chartkit import OPERATOR_CHART, PLATFORM_CHART, Helm
+from chartkit import OPERATOR_CHART, PLATFORM_CHART, Helm, single_broker_topics
 from e2ekit import BuiltImages, Endpoints, Sender, User, direct_chat, register_and_login, stored_messages
 from opensearchpy import AsyncOpenSearch
 from parley.devstack.components.kube.node import NODE_NAME
@@ -46,15 +46,6 @@ PLATFORM = "chat"
 FIRST_VERSION = "0.1.0"
 NEXT_VERSION = "0.1.1"
 READY_TIMEOUT = 600.0
-TOPICS = (
-    "commands",
-    "events",
-    "connections",
-    "presence",
-    "notifications",
-    "notificationsDlq",
-    "attachmentsJobs",
-)
 
 
 @dataclass
@@ -90,7 +81,7 @@ class Installation:
         return list(self.core.list_namespaced_pod(self.namespace, label_selector=selector).items)
 
     def platform_values(self, version: str, tag: str) -> list[str]:
-        topics = {topic: {"partitions": 2, "replicationFactor": 1} for topic in TOPICS}
+        topics = single_broker_topics()
         # One replica each (two of the socket, so a connection has somewhere to go): this runs on
         # a small machine. The gateway is the operator's own Envoy, from the image built here.
         services = {

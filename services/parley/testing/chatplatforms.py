@@ -5,6 +5,7 @@ platform left outside the cluster (topics, bucket, index) whatever its deletion 
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -138,6 +139,11 @@ def pruned_fields(sent: Mapping[str, Any], stored: Mapping[str, Any], path: str 
     return missing
 
 
+def _seen_by_operator(platform: Mapping[str, Any]) -> bool:
+    """The operator took the object up: its finalizer (kopf's first write) or a status."""
+    return bool(platform.get("status") or (platform.get("metadata") or {}).get("finalizers"))
+
+
 class Platforms:
     """ChatPlatform objects through the apiserver (as a user with kubectl would change them).
 
@@ -231,16 +237,31 @@ class Platforms:
         timeout: float = 60,
     ) -> dict[str, Any]:
         last: dict[str, Any] = {}
+        started = time.monotonic()
+        nudges = [3.0, 10.0]
 
         def ok() -> dict[str, Any] | None:
             nonlocal last
             last = self.get(namespace, name) or {}
+            if last and not _seen_by_operator(last) and nudges and time.monotonic() - started > nudges[0]:
+                nudges.pop(0)
+                self.nudge_namespace(namespace)
             return last if last and check(last) else None
 
         try:
             return wait_for(ok, timeout, f"ChatPlatform {namespace}/{name}: {what}")
         except TimedOut as error:
             raise TimedOut(f"{error}; last status: {last.get('status')}") from None
+
+    def nudge_namespace(self, namespace: str) -> None:
+        """Changes a label of the namespace. An operator watching namespaces by pattern (kopf) can
+        miss a namespace created while it starts: kopf lists the namespaces, then starts the watch
+        with a second listing whose entries it ignores, so one created between the two is never
+        taken up until it changes. This is that change; an operator that saw the namespace
+        ignores it."""
+        kubernetes.client.CoreV1Api(self.api).patch_namespace(
+            namespace, {"metadata": {"labels": {"parley.dev/nudged": str(int(time.time()))}}}
+        )
 
     def wait_ready(self, namespace: str, name: str, timeout: float = 60) -> dict[str, Any]:
         """Ready for the current generation (observedGeneration caught up)."""
