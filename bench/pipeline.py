@@ -600,10 +600,25 @@ async def load_phase(
     }
 
 
+def _steady(statuses: list[dict[str, Any]], partitions: int) -> bool:
+    """Every consumer has partitions, none twice, all of them taken: the group is done joining."""
+    assigned = [set(status.get("assigned") or ()) for status in statuses]
+    taken = set().union(*assigned)
+    return all(assigned) and sum(map(len, assigned)) == len(taken) == partitions
+
+
 async def consumer_alone(
-    platform: Platform, consumer: ServiceProcess, count: int, profiler: Profiler | None = None
+    platform: Platform,
+    consumer: ServiceProcess,
+    count: int,
+    profiler: Profiler | None = None,
+    *,
+    consumers: int = 1,
+    partitions: int = 6,
 ) -> dict[str, Any]:
-    """Commands straight into Kafka (no socket, nobody connected), then how fast they are stored."""
+    """Commands straight into Kafka (no socket, nobody connected), then how fast they are stored:
+    by `consumer` alone, or with `consumers - 1` more processes of the same group (each its own
+    static member), the partitions shared among them."""
     people = await platform.users(50)
     chats = [await platform.chat([people[i][0], people[(i + 1) % 50][0]]) for i in range(50)]
     producer = KafkaProducer(platform.bootstrap, client_id="bench")
@@ -623,36 +638,68 @@ async def consumer_alone(
             await producer.send_many(records[start : start + 5000])
     finally:
         await producer.stop()
+    extra = [
+        ServiceProcess(
+            "consumer", {**platform.env, "PARLEY_CONSUMER_INSTANCE_ID": f"bench-{i}"}, platform.log_dir
+        )
+        for i in range(1, consumers)
+    ]
+    group = [consumer, *extra]
     started = time.monotonic()
-    consumer.start(wait=90)
-    base = (await consumer_status(consumer))["stored"]
+    for proc in group:  # all at once: the group forms while the first ones start storing
+        proc.spawn()
+    for proc in group:
+        proc.wait_healthy(90)
+
+    async def stored_now() -> tuple[int, list[dict[str, Any]]]:
+        statuses = [await consumer_status(proc) for proc in group]
+        return sum(status["stored"] for status in statuses), statuses
+
+    base = 0  # every process counts from its start
     first: tuple[float, int] | None = None  # when storing was first seen under way, and how far
-    meter = CpuMeter({k: v for k, v in cpu_parts(consumer, [], []).items() if k not in ("socket", "clients")})
+    steady: tuple[float, int] | None = None  # when the group had finished joining, and how far
+    meter = CpuMeter(
+        {
+            **{k: v for k, v in cpu_parts(consumer, [], []).items() if k not in ("socket", "clients")},
+            "consumer": lambda: [proc.pid for proc in group],
+        }
+    )
     cpu_start = cpu_end = meter.snapshot()
     metered = 0
     if profiler is not None:
         profiler.start("consumer-alone", consumer.pid)
-    while time.monotonic() - started < 300:
-        stored = (await consumer_status(consumer))["stored"] - base
-        if first is None and stored > 0:
-            first = (time.monotonic(), stored)
-            cpu_start = meter.snapshot()
-        if stored >= count:
-            cpu_end = meter.snapshot()
-            metered = stored - (first[1] if first else 0)
-            break
-        await asyncio.sleep(0.1)
-    done = time.monotonic()
-    profile = profiler.stop() if profiler is not None else {}
-    status = await consumer_status(consumer)
-    stored = status["stored"] - base
+    try:
+        while time.monotonic() - started < 300:
+            stored, statuses = await stored_now()
+            stored -= base
+            if first is None and stored > 0:
+                first = (time.monotonic(), stored)
+                cpu_start = meter.snapshot()
+            if steady is None and _steady(statuses, partitions):
+                steady = (time.monotonic(), stored)
+            if stored >= count:
+                cpu_end = meter.snapshot()
+                metered = stored - (first[1] if first else 0)
+                break
+            await asyncio.sleep(0.1)
+        done = time.monotonic()
+        profile = profiler.stop() if profiler is not None else {}
+        stored, statuses = await stored_now()
+    finally:
+        for proc in extra:
+            proc.stop()
+    stored -= base
+    steady_rate = (stored - steady[1]) / (done - steady[0]) if steady and done > steady[0] else None
     return {
         "commands": count,
+        "consumer_processes": len(group),
         "stored": stored,
         "seconds_incl_process_start": done - started,
         "per_s_once_running": (stored - first[1]) / (done - first[0]) if first else 0.0,
-        "batches": status["batches"],
-        "batch_ms": status["timings_ms"],
+        "per_s_once_the_group_was_steady": steady_rate,
+        "steady_after_s": (steady[0] - started) if steady else None,
+        "batches": sum(status["batches"] for status in statuses),
+        "batch_ms": [status["timings_ms"] for status in statuses],
         "cpu_us_per_stored_message": meter.per_message(cpu_start, cpu_end, metered),
         **({"profile_top_self": profile} if profile else {}),
     }
@@ -770,8 +817,15 @@ async def bench(
                     report(f"throughput at {rate:.0f} msg/s offered (100 chats x 2 members)", result)
             if "consumer" not in args.skip:
                 report(
-                    "consumer alone, draining a backlog",
-                    await consumer_alone(platform, consumer, args.backlog, Profiler(args.profile)),
+                    f"consumer alone ({args.consumers} process(es)), draining a backlog",
+                    await consumer_alone(
+                        platform,
+                        consumer,
+                        args.backlog,
+                        Profiler(args.profile),
+                        consumers=args.consumers,
+                        partitions=args.partitions,
+                    ),
                 )
             if args.pictures is not None:
                 await asyncio.sleep(3)  # the last scrapes
@@ -821,6 +875,9 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=19900, help="idle connections to open")
     parser.add_argument("--workers", type=int, default=2, help="client processes")
     parser.add_argument("--sockets", type=int, default=1, help="socket processes in the load phases")
+    parser.add_argument(
+        "--consumers", type=int, default=1, help="consumer processes (one group) in the consumer-alone phase"
+    )
     parser.add_argument("--partitions", type=int, default=6, help="partitions of the commands topic")
     parser.add_argument(
         "--skip", type=lambda s: set(s.split(",")), default=set(), help="latency,throughput,consumer,idle"

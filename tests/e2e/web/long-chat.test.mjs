@@ -96,12 +96,16 @@ it("scrolls back through older pages without losing its place, the DOM staying s
       const all = [...document.querySelectorAll(".msg[data-seq]")].map((el) => Number(el.getAttribute("data-seq")));
       return Math.min(...all) < before;
     }, Math.min(oldest, anchor.seq), { timeout: WAIT });
-    await page.waitForTimeout(100); // one frame or so for the measured sizes to settle
-    const after = await page.$$eval(
-      ".msg[data-seq]",
-      (els, seq) => els.find((el) => Number(el.getAttribute("data-seq")) === seq)?.getBoundingClientRect().top ?? null,
-      anchor.seq,
-    );
+    // The virtualizer re-measures the new rows over a few frames, and on a busy machine a frame
+    // can render the window before the anchor was put back; where the view comes to rest counts.
+    const anchorAt = (seq) => {
+      const el = [...document.querySelectorAll(".msg[data-seq]")].find((e) => Number(e.getAttribute("data-seq")) === seq);
+      return el ? { top: el.getBoundingClientRect().top } : null; // an object: a top of 0 is found too
+    };
+    const after = await page
+      .waitForFunction(anchorAt, anchor.seq, { timeout: 5000, polling: "raf" })
+      .then(async (handle) => (await handle.jsonValue()).top)
+      .catch(() => null);
     if (after === null) {
       const state = await page.evaluate(() => ({
         scrollTop: document.querySelector(".messages").scrollTop,
