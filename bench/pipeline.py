@@ -655,7 +655,6 @@ async def consumer_alone(
         statuses = [await consumer_status(proc) for proc in group]
         return sum(status["stored"] for status in statuses), statuses
 
-    base = 0  # every process counts from its start
     first: tuple[float, int] | None = None  # when storing was first seen under way, and how far
     steady: tuple[float, int] | None = None  # when the group had finished joining, and how far
     meter = CpuMeter(
@@ -670,8 +669,7 @@ async def consumer_alone(
         profiler.start("consumer-alone", consumer.pid)
     try:
         while time.monotonic() - started < 300:
-            stored, statuses = await stored_now()
-            stored -= base
+            stored, statuses = await stored_now()  # every process counts from its own start
             if first is None and stored > 0:
                 first = (time.monotonic(), stored)
                 cpu_start = meter.snapshot()
@@ -688,7 +686,6 @@ async def consumer_alone(
     finally:
         for proc in extra:
             proc.stop()
-    stored -= base
     steady_rate = (stored - steady[1]) / (done - steady[0]) if steady and done > steady[0] else None
     return {
         "commands": count,
