@@ -24,6 +24,7 @@ from parley.presence.app import create_app
 from parley.presence.settings import PresenceSettings
 from parley.presence.store import PresenceStore, Timing
 from parley.testing.tokens import ISSUER, Signer, StaticJwks
+from parley.testing.waiting import eventually
 
 T = TypeVar("T")
 
@@ -167,6 +168,13 @@ class ChannelWatch:
 
     def of(self, user: uuid.UUID) -> list[tuple[str, int]]:
         return [(e.status, e.version) for e in self.events if e.user_id == user]
+
+    async def until(self, user: uuid.UUID, expected: list[tuple[str, int]], within: float = 5) -> None:
+        """Wait for the user's channel to have said exactly `expected`. The change is published
+        after its state is written, so REST can say it a moment before the channel does."""
+        await eventually(
+            lambda: asyncio.sleep(0, self.of(user)), lambda seen: seen == expected, within=within
+        )
 
 
 @pytest.fixture

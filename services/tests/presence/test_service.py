@@ -4,7 +4,6 @@ an instance whose heartbeats stop; changes seen on the Redis channels and the pr
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 
@@ -78,15 +77,8 @@ async def test_devices_away_and_disconnects_reach_rest_redis_and_kafka(
 
     # The sockets' view: alice online (once, whichever device came first), away, online, offline.
     expected_alice = [("online", 1), ("away", 2), ("online", 3), ("offline", 4)]
-    await eventually(
-        lambda: asyncio.sleep(0, channel_watch.of(alice)), lambda seen: seen == expected_alice, within=5
-    )
-    # Published after the state was written: REST can say offline a moment before the channel does.
-    await eventually(
-        lambda: asyncio.sleep(0, channel_watch.of(bob)),
-        lambda seen: seen == [("online", 1), ("offline", 2)],
-        within=5,
-    )
+    await channel_watch.until(alice, expected_alice)
+    await channel_watch.until(bob, [("online", 1), ("offline", 2)])
     # Notifications' view: the same changes on the presence topic, keyed by user.
     events = await presence_topic(kafka_bootstrap, topics, lambda evs: len(evs) >= 6)
     assert [(e.status, e.version) for e in events if e.user_id == alice] == expected_alice

@@ -101,8 +101,8 @@ async def test_killed_socket_process_turns_its_users_offline_within_the_ttl(
         assert last_seen is not None
     print(f"offline {took:.2f} s after SIGKILL (TTL {TTL} s, sweep {SWEEP} s, heartbeat {HEARTBEAT} s)")
 
-    assert channel_watch.of(alice) == [("online", 1), ("offline", 2)]
-    assert channel_watch.of(bob) == [("online", 1), ("offline", 2)]
+    await channel_watch.until(alice, [("online", 1), ("offline", 2)])
+    await channel_watch.until(bob, [("online", 1), ("offline", 2)])
     events = await presence_topic(kafka_bootstrap, topics, lambda evs: len(evs) >= 4)
     assert sorted((e.user_id == alice, e.status) for e in events) == [
         (False, "offline"),
