@@ -15,7 +15,9 @@ import kubernetes
 import yaml
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError
+from parley.devstack.components.kube import modulecrds
 from parley.testing import waiting
+from parley.testing.chatplatforms import install_crd
 from parley_operator.api.spec import Topics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,19 +136,13 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, interval:
 
 
 def crd_established(api: Any) -> bool:
-    crd = kubernetes.client.ApiextensionsV1Api(api).read_custom_resource_definition(CRD_NAME)
-    conditions = (crd.status and crd.status.conditions) or []
-    return any(c.type == "Established" and c.status == "True" for c in conditions)
+    return modulecrds.established(api, CRD_NAME)
 
 
 def apply_chart_crd(api: Any) -> None:
     """The documented CRD upgrade (`kubectl apply --server-side --force-conflicts -f
     charts/parley-operator/crds/chatplatform.yaml`), done through the API."""
-    crd = yaml.safe_load((OPERATOR_CHART / "crds" / "chatplatform.yaml").read_text())
-    dynamic = _dynamic(api)
-    resource = dynamic.resources.get(api_version=crd["apiVersion"], kind=crd["kind"])
-    dynamic.server_side_apply(resource, body=crd, field_manager=TEST_MANAGER, force_conflicts=True)
-    wait_for("the ChatPlatform CRD to be established", lambda: crd_established(api))
+    install_crd(api, OPERATOR_CHART / "crds" / "chatplatform.yaml", TEST_MANAGER)
 
 
 def single_broker_topics(partitions: int = 2) -> dict[str, dict[str, int]]:

@@ -13,7 +13,7 @@ from typing import Any
 import kubernetes
 import pytest
 import yaml
-from chartkit import CRD_NAME, OPERATOR_CHART, PLATFORM_CHART, Helm, crd_established
+from chartkit import CRD_NAME, OPERATOR_CHART, PLATFORM_CHART, Helm, crd_established, wait_for
 
 pytestmark = pytest.mark.kube
 
@@ -66,10 +66,17 @@ def test_the_operator_chart_serves_the_crd_and_its_deployment_becomes_ready(
     assert crd_established(k8s_api)
     served = kubernetes.client.CustomObjectsApi(k8s_api).get_api_resources("parley.dev", "v1alpha1")
     assert "chatplatforms" in {r.name for r in served.resources}
-    deployment = kubernetes.client.AppsV1Api(k8s_api).read_namespaced_deployment(
-        "op-parley-operator", k8s_namespace
-    )
-    assert deployment.status.ready_replicas == 1 and deployment.status.available_replicas == 1
+
+    # helm's --wait counts the new ReplicaSet's ready pods; the Deployment's status follows a moment later.
+    def deployment_ready() -> bool:
+        status = (
+            kubernetes.client.AppsV1Api(k8s_api)
+            .read_namespaced_deployment("op-parley-operator", k8s_namespace)
+            .status
+        )
+        return bool(status.ready_replicas == 1 and status.available_replicas == 1)
+
+    wait_for("the operator's Deployment to count its pod ready", deployment_ready, 60)
     pods = kubernetes.client.CoreV1Api(k8s_api).list_namespaced_pod(
         k8s_namespace, label_selector="app.kubernetes.io/name=parley-operator,app.kubernetes.io/instance=op"
     )

@@ -267,24 +267,23 @@ def test_the_platform_becomes_ready_with_real_pods(installation: Installation) -
     inst.install_seconds = time.monotonic() - started
     print(f"\nhelm install to Ready: {inst.install_seconds:.0f}s; image builds: {inst.images.build_seconds}")
 
-    # Every pod of the platform really runs on the real node, Ready by its probes.
-    pods = service_pods(inst)
-    components = {p.metadata.labels["app.kubernetes.io/component"] for p in pods}
-    assert {
-        "gateway",
-        "auth",
-        "api",
-        "socket",
-        "consumer",
-        "presence",
-        "storage",
-        "notification",
-        "web",
-        "search",
-    } <= components, describe_pods(inst)
+    # Every pod of the platform really runs on the real node, Ready by its probes. Read until they
+    # all are: the platform is Running once each Deployment has its replicas available, and a pod
+    # of a replaced ReplicaSet may still be going then.
+    expected = {"gateway", "auth", "api", "socket", "consumer", "presence", "storage"}
+    expected |= {"notification", "web", "search"}
+
+    def all_ready() -> list[Any]:
+        pods = current_pods(inst)
+        components = {p.metadata.labels["app.kubernetes.io/component"] for p in pods}
+        return pods if expected <= components and all(running_and_ready(p) for p in pods) else []
+
+    try:
+        pods = wait_for(all_ready, 120, "every pod of the platform Running and Ready", 1.0)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\npods:\n{describe_pods(inst)}") from error
     for pod in pods:
         assert pod.spec.node_name == NODE_NAME, describe_pods(inst)
-        assert running_and_ready(pod), describe_pods(inst)
         assert pod.status.pod_ip and pod.status.pod_ip.startswith("10.244.0."), pod.status.pod_ip
         gateway = pod.metadata.labels["app.kubernetes.io/component"] == "gateway"
         for container in pod.spec.containers:
@@ -301,9 +300,14 @@ def test_the_platform_becomes_ready_with_real_pods(installation: Installation) -
     assert '<div id="root">' in page.text, page.text[:300]
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert httpx.get(f"{inst.origin()}/api/chats", timeout=10).status_code == 401  # JWT at the edge
-    operator_pods = inst.core.list_namespaced_pod(inst.operator_namespace).items
+    operator_pods = wait_for(
+        lambda: [
+            p for p in inst.core.list_namespaced_pod(inst.operator_namespace).items if running_and_ready(p)
+        ],
+        60,
+        "the operator's pod Running and Ready",
+    )
     assert [p.spec.node_name for p in operator_pods] == [NODE_NAME]
-    assert all(running_and_ready(p) for p in operator_pods)
     # The migration Job ran for real (the operator reports the version once it succeeded, then
     # removes the finished Job): the platform's database has its schema.
     assert platform["status"]["version"] == FIRST_VERSION

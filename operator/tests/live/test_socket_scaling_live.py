@@ -22,6 +22,7 @@ from parley.testing.waiting import holds_sync
 from parley_operator.kube import Kube
 from parley_operator.names import Installation
 from parley_operator.scaling.scaler import SCALER_MANAGER, read_pod
+from parley_operator.status.conditions import now_rfc3339
 
 pytestmark = pytest.mark.kube
 
@@ -61,7 +62,13 @@ def test_the_operator_keeps_socket_replicas_within_the_bounds(
     }
     platforms.create(namespace, NAME, spec)
 
-    report = wait_for(lambda: scaling_status(platforms, inst), 60, "the scaler's first report")
+    taken = platforms.wait(
+        namespace,
+        NAME,
+        lambda p: bool((p.get("status") or {}).get("socketScaling")),
+        "the scaler's first report",
+    )
+    report = taken["status"]["socketScaling"]
     assert report["targetConnectionsPerPod"] == 100
     assert (report["replicas"], report["pods"], report["podsReporting"]) == (2, 0, 0)
     assert report["reason"] == "NoReadyPods" and "openConnections" not in report
@@ -69,12 +76,15 @@ def test_the_operator_keeps_socket_replicas_within_the_bounds(
     # The operator scales socket itself: an HPA on the same Deployment would fight it.
     assert autoscaling.list_namespaced_horizontal_pod_autoscaler(namespace).items == []
 
+    patched = now_rfc3339()  # the status's own format, to the second: compared as text
     platforms.patch_spec(namespace, NAME, {"services": {"socket": {"autoscaling": {"minReplicas": 3}}}})
     wait_for(lambda: socket_replicas(apps, inst) == 3, 30, "socket raised to the new minimum")
+    # The pass that scaled says "2 -> 3 replicas"; the next one (2 s later) "3 replicas", and keeps
+    # the time of the scaling.
     raised = wait_for(
         lambda: (s := scaling_status(platforms, inst)).get("replicas") == 3 and s, 30, "the report of 3"
     )
-    assert raised["lastScaleTime"] and "2 -> 3 replicas" in raised["message"]
+    assert raised["lastScaleTime"] >= patched and "3 replicas" in raised["message"], raised
     assert replicas_manager(apps, inst) == [SCALER_MANAGER]
 
     platforms.patch_spec(
@@ -104,6 +114,7 @@ def test_a_metrics_read_goes_through_the_apiserver_and_reports_its_refusal(
         pods = core.list_namespaced_pod(namespace, label_selector=selector).items
         return pods[0].metadata.name if pods else None
 
+    platforms.wait(namespace, NAME, lambda p: bool(p.get("status")), "taken up by the operator")
     pod = wait_for(pending_pod, 60, "a socket pod")
     assert not core.read_namespaced_pod(pod, namespace).status.pod_ip  # never bound, so no address
     reading = asyncio.run(read_pod(Kube(k8s_api), namespace, pod))

@@ -14,7 +14,9 @@ import kubernetes
 import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 from opensearchpy import AsyncOpenSearch
+from parley_operator.names import MANAGER as OPERATOR_FIELD_MANAGER
 
+from parley.devstack.components.kube import modulecrds
 from parley.testing import s3
 from parley.testing.waiting import TimedOut as TimedOut
 from parley.testing.waiting import wait_for as wait_for
@@ -24,21 +26,9 @@ CRD_FILE = Path(__file__).resolve().parents[3] / "crds" / "chatplatform.yaml"
 T = TypeVar("T")
 
 
-def install_crd(api: Any, path: Path = CRD_FILE) -> None:
+def install_crd(api: Any, path: Path = CRD_FILE, field_manager: str = "parley-tests") -> None:
     """Server-side applies the CRD and waits until the apiserver serves it."""
-    crd = yaml.safe_load(path.read_text())
-    # The client's dynamic and typed APIs are used as Any: their signatures want model objects.
-    dynamic: Any = kubernetes.dynamic.DynamicClient
-    client = dynamic(api)
-    resource = client.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
-    client.server_side_apply(resource, body=crd, field_manager="parley-tests", force_conflicts=True)
-    ext: Any = kubernetes.client.ApiextensionsV1Api(api)
-
-    def established() -> bool:
-        conditions = ext.read_custom_resource_definition(crd["metadata"]["name"]).status.conditions or []
-        return any(c.type == "Established" and c.status == "True" for c in conditions)
-
-    wait_for(established, 30, "the ChatPlatform CRD to be established")
+    modulecrds.install(api, [yaml.safe_load(path.read_text())], field_manager=field_manager)
 
 
 def dry_run_apply(api: Any, obj: dict[str, Any]) -> None:
@@ -51,7 +41,7 @@ def dry_run_apply(api: Any, obj: dict[str, Any]) -> None:
         resource,
         body=obj,
         namespace=obj["metadata"]["namespace"],
-        field_manager="parley-operator",
+        field_manager=OPERATOR_FIELD_MANAGER,
         dry_run="All",
         query_params=[("fieldValidation", "Strict")],
     )

@@ -83,6 +83,8 @@ async def test_edits_deletes_and_reactions_take_the_same_path_and_get_seqs(platf
     assert refused["chat_id"] == chat and refused["id"]
     await ada_client.send_json({"type": "delete", "chat_id": chat, "client_id": "d1", "message_seq": seq})
     await bob_client.wait_until(lambda: len(bob_client.events[chat]) == 4, what="the deletion")
+    # Ada's frames come on her own connection, in their own time.
+    await ada_client.wait_until(lambda: len(ada_client.events.get(chat, [])) == 4, what="ada's deletion")
 
     kinds = [(e["type"], e["seq"]) for e in bob_client.events[chat]]
     assert kinds == [

@@ -32,6 +32,10 @@ async def test_a_message_sent_through_one_socket_reaches_members_on_another_in_s
         assert [m["message"]["client_id"] for m in got] == expected, client.name
         assert [m["seq"] for m in got] == list(range(first_seq, first_seq + 50)), client.name
         assert client.out_of_order == [] and client.duplicates == 0, client.name
+    # Accepted on Kafka's ack, delivered through the consumer: two paths, either may be first.
+    await sender.wait_until(
+        lambda: sum(f["type"] == "accepted" for f in sender.frames) >= 50, within=20, what="50 accepted"
+    )
     accepted = [f for f in sender.frames if f["type"] == "accepted"]
     assert sorted(f["client_id"] for f in accepted) == sorted(client_ids)
     stored = await platform.stored(chat)

@@ -210,8 +210,11 @@ async def test_services_ride_out_outages(platform: Platform, dependency: str) ->
     background = [asyncio.create_task(probes.run()), asyncio.create_task(traffic.run(per_second=40.0))]
     cells = []
     try:
-        await asyncio.sleep(3.0)  # steady traffic first
-        assert traffic.accepted_at, "nothing accepted before the outage"
+        # Steady traffic first: accepted, and for a while.
+        await eventually(
+            lambda: asyncio.sleep(0, traffic.accepted_at), within=30, what="accepted before the outage"
+        )
+        await asyncio.sleep(3.0)
         for how in ("SIGTERM", "SIGKILL"):
             cells.append(await one_outage(dependency, how, procs, probes, traffic))
     finally:

@@ -128,8 +128,12 @@ class World:
     async def chat(self, owner: uuid.UUID, members: Sequence[uuid.UUID], kind: str = "group") -> uuid.UUID:
         return await create_chat(self.engine, owner, members, kind=kind)
 
-    async def post(self, chat_id: uuid.UUID, sender: uuid.UUID, bodies: Sequence[str]) -> list[int]:
-        """Store messages as the consumer does (seqs, rows) and publish their stored events."""
+    async def post(
+        self, chat_id: uuid.UUID, sender: uuid.UUID, bodies: Sequence[str], read_by: Sequence[uuid.UUID] = ()
+    ) -> list[int]:
+        """Store messages as the consumer does (seqs, rows) and publish their stored events;
+        `read_by` have read them before the events go out (a read after them could come too late
+        for an urgent message on a slow machine)."""
         now = datetime.now(UTC)
         async with self.engine.begin() as conn:
             last = (
@@ -162,7 +166,7 @@ class World:
             # The sender has read what they wrote.
             await conn.execute(
                 sa.update(chat_members)
-                .where(chat_members.c.chat_id == chat_id, chat_members.c.user_id == sender)
+                .where(chat_members.c.chat_id == chat_id, chat_members.c.user_id.in_([sender, *read_by]))
                 .values(last_read_seq=last)
             )
         events = [
@@ -179,14 +183,6 @@ class World:
         ]
         await self.producer.send_many([(self.topics.events, chat_key(chat_id), encode(e)) for e in events])
         return seqs
-
-    async def read(self, chat_id: uuid.UUID, user_id: uuid.UUID, seq: int) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                sa.update(chat_members)
-                .where(chat_members.c.chat_id == chat_id, chat_members.c.user_id == user_id)
-                .values(last_read_seq=seq)
-            )
 
     async def mute(self, chat_id: uuid.UUID, user_id: uuid.UUID) -> None:
         async with self.engine.begin() as conn:

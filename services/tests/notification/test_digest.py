@@ -56,10 +56,12 @@ async def test_one_digest_for_the_offline_member_none_for_the_online_read_or_mut
     direct = await world.chat(ids["ann"], [ids["bob"]], kind="direct")
     await set_online(redis, settings.redis_key_prefix, ids["cat"])
     await world.mute(group, ids["eve"])
-    seqs = await world.post(
-        group, ids["ann"], ["first", "<script>alert('x')</script> & <b>bold</b>", "@dan look"]
+    await world.post(
+        group,
+        ids["ann"],
+        ["first", "<script>alert('x')</script> & <b>bold</b>", "@dan look"],
+        read_by=[ids["dan"]],
     )
-    await world.read(group, ids["dan"], seqs[-1])
     await world.post(direct, ids["ann"], ["just for you"])
 
     [message] = await mailbox.wait_for_mail(mail["bob"], timeout=30)

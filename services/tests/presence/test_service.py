@@ -112,11 +112,13 @@ async def test_an_instance_that_stops_heartbeating_loses_its_users_within_the_tt
     await eventually(
         lambda: rest_presence(client, viewer, carol, dave),
         statuses("offline", "online"),
-        within=TTL + SWEEP + 3,
+        within=TTL + SWEEP + 5,
     )
     took = time.monotonic() - gone
-    assert took >= TTL - HEARTBEAT - 0.1, "offline before the instance's time was up"
-    assert took <= TTL + SWEEP + 1.5
+    # Its last beat was at most a heartbeat before it froze, two on a machine slow to send it;
+    # no later than the TTL plus one sweep, give or take the consumer's latency on a busy machine.
+    assert took >= TTL - 2 * HEARTBEAT, "offline before the instance's time was up"
+    assert took <= TTL + SWEEP + 3
     await steady.stop()
 
 

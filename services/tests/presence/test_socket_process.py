@@ -93,9 +93,10 @@ async def test_killed_socket_process_turns_its_users_offline_within_the_ttl(
 
         presence, _ = await eventually(now, statuses("offline", "offline"), within=TTL + SWEEP + 5)
         took = time.monotonic() - killed
-    # Not before its time was up (its last heartbeat was at most one interval before the kill),
-    # and no later than the TTL plus one sweep, give or take the consumer's latency.
-    assert TTL - HEARTBEAT - 0.1 <= took <= TTL + SWEEP + 1.5, took
+    # Not before its time was up (its last heartbeat was at most one interval before the kill, two
+    # on a machine slow to send it), and no later than the TTL plus one sweep, give or take the
+    # consumer's latency on a busy machine.
+    assert TTL - 2 * HEARTBEAT <= took <= TTL + SWEEP + 3, took
     # last_seen: the last heartbeat, which came at most one interval before the kill.
     for _, last_seen in presence.values():
         assert last_seen is not None
@@ -120,7 +121,8 @@ async def test_a_cleanly_stopped_socket_process_turns_its_users_offline_at_once(
         await eventually(lambda: rest_presence(client, viewer, carol), statuses("online"), within=15)
         process.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
+        await eventually(lambda: rest_presence(client, viewer, carol), statuses("offline"), within=TTL + 5)
+        took = time.monotonic() - stopped
         assert await asyncio.wait_for(process.wait(), 10) == 0
-        await eventually(lambda: rest_presence(client, viewer, carol), statuses("offline"), within=TTL)
-    # Sooner than any expiry could have done it.
-    assert time.monotonic() - stopped < TTL - HEARTBEAT
+    # Sooner than any expiry could have done it (timed to the change, not to the process's exit).
+    assert took < TTL - HEARTBEAT, took

@@ -60,8 +60,10 @@ async def test_words_phrases_filters_paging_and_authorization(
         send(theirs, carol.id, "quick secret of carol"),
     )
 
-    # Everything is indexed once the last one is found.
+    # Everything is indexed once the last of each chat is found: the chats' events may lie on
+    # different partitions, indexed independently.
     await found(search, bob, "quarterly", lambda b: b == ["the quarterly report"])
+    await found(search, carol, "quick", lambda b: b == ["quick secret of carol"])
     # Words: all of them, anywhere, any case; accents folded.
     assert sorted(bodies(await search(bob, "QUICK brown"))) == [
         "brown bread, quick",

@@ -98,23 +98,25 @@ it("scrolls back through older pages without losing its place, the DOM staying s
     }, Math.min(oldest, anchor.seq), { timeout: WAIT });
     // The virtualizer re-measures the new rows over a few frames, and on a busy machine a frame
     // can render the window before the anchor was put back; where the view comes to rest counts.
-    const anchorAt = (seq) => {
+    const anchorBack = ([seq, y]) => {
       const el = [...document.querySelectorAll(".msg[data-seq]")].find((e) => Number(e.getAttribute("data-seq")) === seq);
-      return el ? { top: el.getBoundingClientRect().top } : null; // an object: a top of 0 is found too
+      window.__anchorTop = el ? el.getBoundingClientRect().top : null;
+      return el !== undefined && Math.abs(window.__anchorTop - y) < 200;
     };
-    const after = await page
-      .waitForFunction(anchorAt, anchor.seq, { timeout: 5000, polling: "raf" })
-      .then(async (handle) => (await handle.jsonValue()).top)
-      .catch(() => null);
-    if (after === null) {
+    const back = await page
+      .waitForFunction(anchorBack, [anchor.seq, anchor.y], { timeout: 5000, polling: "raf" })
+      .then(() => true)
+      .catch(() => false);
+    if (!back) {
       const state = await page.evaluate(() => ({
         scrollTop: document.querySelector(".messages").scrollTop,
         rendered: [...document.querySelectorAll(".msg[data-seq]")].map((e) => [Number(e.getAttribute("data-seq")), Math.round(e.getBoundingClientRect().top)]),
       }));
       console.log("anchor", anchor, "round", round, JSON.stringify(state));
     }
+    const after = await page.evaluate(() => window.__anchorTop);
     assert.ok(after !== null, `message ${anchor.seq} is still rendered after the older page`);
-    assert.ok(Math.abs(after - anchor.y) < 200, `message ${anchor.seq} moved from ${anchor.y} to ${after}`);
+    assert.ok(back, `message ${anchor.seq} moved from ${anchor.y} to ${after} and did not come back within 5 s`);
     oldest = Math.min(...(await seqs()));
     maxRows = Math.max(maxRows, await rows());
   }

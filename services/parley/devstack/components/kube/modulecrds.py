@@ -79,24 +79,28 @@ def crds(paths: Paths, source: ModuleCRDs, log_file: Path) -> list[dict[str, Any
     return found
 
 
-def install(api: Any, definitions: list[dict[str, Any]], timeout: float = 60.0) -> list[str]:
-    """Server-side applies the CRDs and waits until each is established; returns their names."""
+def install(
+    api: Any, definitions: list[dict[str, Any]], timeout: float = 60.0, field_manager: str = MANAGER
+) -> list[str]:
+    """Server-side applies the CRDs and waits until each is established; returns their names. The
+    one CRD installer: the dev stack's modules, the ChatPlatform CRD of the tests and the charts."""
     client: Any = kubernetes.dynamic.DynamicClient  # no type hints
     dynamic = client(api)
     resource = dynamic.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
     for crd in definitions:
-        dynamic.server_side_apply(resource, body=crd, field_manager=MANAGER, force_conflicts=True)
-    ext: Any = kubernetes.client.ApiextensionsV1Api(api)
+        dynamic.server_side_apply(resource, body=crd, field_manager=field_manager, force_conflicts=True)
     names = [crd["metadata"]["name"] for crd in definitions]
     deadline = time.monotonic() + timeout
     for name in names:
-        while not _established(ext.read_custom_resource_definition(name)):
+        while not established(api, name):
             if time.monotonic() > deadline:
                 raise DevStackError(f"CRD {name} not established after {timeout:.0f}s")
             time.sleep(0.2)
     return names
 
 
-def _established(crd: Any) -> bool:
+def established(api: Any, name: str) -> bool:
+    """Whether the apiserver serves the CRD `name`."""
+    crd = kubernetes.client.ApiextensionsV1Api(api).read_custom_resource_definition(name)
     conditions = (crd.status and crd.status.conditions) or []
     return any(c.type == "Established" and c.status == "True" for c in conditions)
