@@ -270,8 +270,18 @@ def test_the_platform_becomes_ready_with_real_pods(installation: Installation) -
     # Every pod of the platform really runs on the real node, Ready by its probes. Read until they
     # all are: the platform is Running once each Deployment has its replicas available, and a pod
     # of a replaced ReplicaSet may still be going then.
-    expected = {"gateway", "auth", "api", "socket", "consumer", "presence", "storage"}
-    expected |= {"notification", "web", "search"}
+    expected = {
+        "gateway",
+        "auth",
+        "api",
+        "socket",
+        "consumer",
+        "presence",
+        "storage",
+        "notification",
+        "web",
+        "search",
+    }
 
     def all_ready() -> list[Any]:
         pods = current_pods(inst)
@@ -300,13 +310,13 @@ def test_the_platform_becomes_ready_with_real_pods(installation: Installation) -
     assert '<div id="root">' in page.text, page.text[:300]
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert httpx.get(f"{inst.origin()}/api/chats", timeout=10).status_code == 401  # JWT at the edge
-    operator_pods = wait_for(
-        lambda: [
-            p for p in inst.core.list_namespaced_pod(inst.operator_namespace).items if running_and_ready(p)
-        ],
-        60,
-        "the operator's pod Running and Ready",
-    )
+
+    # Every operator pod Ready, and then exactly one (on the real node).
+    def operator_pods_ready() -> list[Any]:
+        pods = inst.core.list_namespaced_pod(inst.operator_namespace).items
+        return pods if pods and all(running_and_ready(p) for p in pods) else []
+
+    operator_pods = wait_for(operator_pods_ready, 60, "the operator's pods Running and Ready")
     assert [p.spec.node_name for p in operator_pods] == [NODE_NAME]
     # The migration Job ran for real (the operator reports the version once it succeeded, then
     # removes the finished Job): the platform's database has its schema.
