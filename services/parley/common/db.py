@@ -24,9 +24,13 @@ def sync_url(dsn: str) -> str:
 
 
 class Database:
-    def __init__(self, dsn: str, *, pool_size: int = 10) -> None:
+    def __init__(self, dsn: str, *, pool_size: int = 10, pre_ping: bool = True) -> None:
+        """`pre_ping` tests a pooled connection before each use (three round trips: begin, `;`,
+        rollback), so a request never meets a connection the server dropped. A caller that retries
+        a failed transaction anyway (the consumer) can do without it: a dropped connection fails
+        one attempt, and SQLAlchemy then discards every connection made before the failure."""
         self.engine: AsyncEngine = create_async_engine(
-            async_url(dsn), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            async_url(dsn), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
         )
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 

@@ -34,7 +34,11 @@ def create_app(settings: ConsumerSettings | None = None) -> FastAPI:
             )
             if created:
                 log.info("created topics %s", ", ".join(created))
-        db = Database(settings.postgres_dsn.get_secret_value(), pool_size=settings.consumer_db_pool_size)
+        # No pre-ping: the worker retries a failed batch (docs/recovery.md), and the ping would be
+        # three of the batch's seven round trips.
+        db = Database(
+            settings.postgres_dsn.get_secret_value(), pool_size=settings.consumer_db_pool_size, pre_ping=False
+        )
         redis = create_redis(settings.redis_url.get_secret_value())
         producer = KafkaProducer(settings.kafka_bootstrap, client_id=f"parley-{settings.service_name}")
         publisher = EventPublisher(redis, settings.redis_key_prefix, producer, topics)
