@@ -15,7 +15,7 @@ from parley.common.redis import Redis, create_redis
 from parley.common.topics import Topics
 from parley.devstack import ports
 from parley.migrations import runner
-from parley.testing.plugin import unique
+from parley.testing.slices import unique
 from parley.testing.tokens import Signer
 
 from tests.factories import MakePeople, Person, create_users, database

@@ -19,7 +19,7 @@ import pytest
 from parley.devstack import images
 from parley.devstack.components.kube.node import real_node_namespace_annotations
 from parley.devstack.stack import Stack
-from parley.testing.plugin import unique
+from parley.testing.slices import unique
 
 # The chart tests' helm runner (tests/charts is no package).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "charts"))

@@ -7,7 +7,6 @@ data and can run against a stack a developer is also using.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ import kubernetes
 import psycopg
 import pytest
 import redis.asyncio as aioredis
-from aiokafka.admin import AIOKafkaAdminClient
 from miniopy_async.api import Minio
 from opensearchpy import AsyncOpenSearch
 
@@ -25,10 +23,7 @@ from parley.devstack.components.kube.cluster import api_client
 from parley.devstack.stack import Stack
 from parley.testing import s3
 from parley.testing.mail import MAIL_DOMAIN, Mailbox
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:12]}"
+from parley.testing.slices import delete_topics, unique
 
 
 @pytest.fixture(scope="session")
@@ -164,17 +159,12 @@ def kafka_bootstrap(kafka_server: dict[str, str]) -> str:
 
 @pytest.fixture
 async def kafka_topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
-    """A topic (and consumer group) name prefix of the test's own; its topics are deleted after."""
+    """A topic (and consumer group) name prefix of the test's own, ending in `-`; its topics are
+    deleted after, also those named from the prefix without its `-` (`Topics(prefix.rstrip("-"))`
+    names them `<prefix>.events.v1`)."""
     prefix = unique("t-") + "-"
     yield prefix
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        topics = [topic for topic in await admin.list_topics() if topic.startswith(prefix)]
-        if topics:
-            await admin.delete_topics(topics)
-    finally:
-        await admin.close()
+    await delete_topics(kafka_bootstrap, prefix.rstrip("-"))
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Slices of the dev stack's servers for fixtures wider than one test (module-scoped servers,
-benchmarks): a fresh database, a Redis key prefix's cleanup."""
+benchmarks): a fresh database, a Redis key prefix's and a Kafka topic prefix's cleanup."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import psycopg
 import redis.asyncio as aioredis
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 def unique(prefix: str) -> str:
@@ -38,3 +39,17 @@ async def delete_prefix(redis_url: str, prefix: str) -> None:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete every topic whose name starts with `prefix`: without this the shared dev Kafka
+    collects every run's topics, and a broker with thousands of partitions starts, answers metadata
+    and benchmarks slower."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topics = [topic for topic in await admin.list_topics() if topic.startswith(prefix)]
+        if topics:
+            await admin.delete_topics(topics)
+    finally:
+        await admin.close()

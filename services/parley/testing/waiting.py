@@ -5,10 +5,11 @@ something keeps holding for a bounded time, with the reason that time suffices (
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -28,19 +29,47 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
+async def _read(probe: Callable[[], Any]) -> Any:
+    value = probe()
+    return await value if inspect.isawaitable(value) else value
+
+
+@overload
 async def eventually(
     probe: Callable[[], Awaitable[T]],
-    accept: Callable[[T], bool] = _truthy,
+    accept: Callable[[T], bool] = ...,
+    *,
+    within: float = ...,
+    every: float = ...,
+    what: str = ...,
+) -> tuple[T, float]: ...
+
+
+@overload
+async def eventually(
+    probe: Callable[[], T],
+    accept: Callable[[T], bool] = ...,
+    *,
+    within: float = ...,
+    every: float = ...,
+    what: str = ...,
+) -> tuple[T, float]: ...
+
+
+async def eventually(
+    probe: Callable[[], Any],
+    accept: Callable[[Any], bool] = _truthy,
     *,
     within: float = 20.0,
     every: float = 0.05,
     what: str = "",
-) -> tuple[T, float]:
-    """Polls `probe` until `accept` holds for its value; returns the value and the seconds it took.
-    Fails the test with the last value seen after `within` seconds."""
+) -> tuple[Any, float]:
+    """Polls `probe` (a coroutine function, or a plain one reading state that other tasks change)
+    until `accept` holds for its value; returns the value and the seconds it took. Fails the test
+    with the last value seen after `within` seconds."""
     start = time.monotonic()
     while True:
-        value = await probe()
+        value = await _read(probe)
         if accept(value):
             return value, time.monotonic() - start
         if time.monotonic() - start > within:
@@ -60,20 +89,42 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval:
         time.sleep(interval)
 
 
+@overload
 async def holds(
     probe: Callable[[], Awaitable[T]],
     accept: Callable[[T], bool],
     *,
     seconds: float,
     reason: str,
+    every: float = ...,
+) -> T: ...
+
+
+@overload
+async def holds(
+    probe: Callable[[], T],
+    accept: Callable[[T], bool],
+    *,
+    seconds: float,
+    reason: str,
+    every: float = ...,
+) -> T: ...
+
+
+async def holds(
+    probe: Callable[[], Any],
+    accept: Callable[[Any], bool],
+    *,
+    seconds: float,
+    reason: str,
     every: float = 0.05,
-) -> T:
+) -> Any:
     """That something does *not* happen cannot be waited for; this checks `accept` over and over for
     `seconds` and fails at the first value it refuses. `reason` says why that long suffices (what
-    would have happened by then); it goes in the failure message."""
+    would have happened by then); it goes in the failure message. `probe` as for `eventually`."""
     deadline = time.monotonic() + seconds
     while True:
-        value = await probe()
+        value = await _read(probe)
         if not accept(value):
             raise AssertionError(
                 f"stopped holding after {seconds - (deadline - time.monotonic()):.2f} s ({reason}): {value!r}"

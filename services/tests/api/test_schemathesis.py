@@ -31,7 +31,7 @@ from parley.api.settings import ApiSettings
 from parley.common.chat.store import store_commands
 from parley.common.db import Database
 from parley.common.topics import Topics
-from parley.testing.plugin import unique
+from parley.testing.slices import unique
 from parley.testing.tokens import ISSUER, Signer, StaticJwks
 from parley.testing.waiting import free_port
 from schemathesis.checks import not_a_server_error

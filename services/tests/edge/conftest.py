@@ -24,8 +24,8 @@ from parley.auth.keys import KeyStore, generate_pem
 from parley.common.kafka import ensure_topics
 from parley.common.topics import Topics
 from parley.testing.envoy import EnvoyProcess
-from parley.testing.plugin import unique
 from parley.testing.processes import ServiceProcess, free_port
+from parley.testing.slices import delete_topics, unique
 from parley_operator.edge import EdgePolicy, Upstream
 
 ISSUER = "http://edge.test"
@@ -136,6 +136,7 @@ def edge_services(
         with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         httpx.delete(f"{opensearch_server['url']}/{index_prefix}.messages-*", timeout=30)
+        asyncio.run(delete_topics(kafka_server["bootstrap"], topics.prefix))
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ async def test_unacked_commands_time_out_each_at_its_deadline_with_one_timer() -
         # Kafka acks b (the feeder took the queue): answered now, and never again.
         queued = list(producer._queue)
         queued[1].finish(None)
-        await eventually(lambda: asyncio.sleep(0, answers), lambda seen: "c" in seen, within=10)
+        await eventually(lambda: answers, lambda seen: "c" in seen, within=10)
     assert [outcome for outcome, _ in answers["a"]] == [TIMED_OUT]
     assert [outcome for outcome, _ in answers["b"]] == [None]
     assert [outcome for outcome, _ in answers["c"]] == [TIMED_OUT]

@@ -3,7 +3,6 @@ rejections from the consumer, typing and read positions, membership changes whil
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 
@@ -106,7 +105,7 @@ async def test_edits_deletes_and_reactions_take_the_same_path_and_get_seqs(platf
     assert read == {"type": "read", "chat_id": chat, "user_id": str(bob.id), "last_read_seq": seq + 3}
     await bob_client.expect("read")
     await holds(
-        lambda: asyncio.sleep(0, sum(f["type"] == "typing" for f in ada_client.frames)),
+        lambda: sum(f["type"] == "typing" for f in ada_client.frames),
         lambda typings: typings == 1,
         seconds=0.5,
         reason="the four throttled typing frames went before the read ada already got",
@@ -151,7 +150,7 @@ async def test_membership_changes_reach_connected_users_and_their_permissions(pl
         await ada_client.send_message(chat, "bye")
         await ada_client.wait_until(lambda: len(ada_client.messages(chat)) == 2, what="ada's message")
         await holds(
-            lambda: asyncio.sleep(0, len(bob_client.messages(chat))),
+            lambda: len(bob_client.messages(chat)),
             lambda count: count == 1,
             seconds=0.3,
             reason="ada already got her own 'bye', published to the same chat channel",

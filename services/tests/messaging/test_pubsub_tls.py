@@ -3,7 +3,6 @@ redis-server started here with TLS only (the dev stack's Redis is plain TCP)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import ipaddress
 import subprocess
@@ -110,7 +109,7 @@ async def test_subscribes_over_tls_with_a_password(
     try:
         await subscriber.subscribe(["room"])
         assert await publisher.publish("room", b"over tls") == 1
-        await eventually(lambda: asyncio.sleep(0, got), within=5, what="the message")
+        await eventually(lambda: got, within=5, what="the message")
         assert got == [(b"room", b"over tls")]
     finally:
         await subscriber.stop()

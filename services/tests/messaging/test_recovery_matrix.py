@@ -211,9 +211,7 @@ async def test_services_ride_out_outages(platform: Platform, dependency: str) ->
     cells = []
     try:
         # Steady traffic first: accepted, and for a while.
-        await eventually(
-            lambda: asyncio.sleep(0, traffic.accepted_at), within=30, what="accepted before the outage"
-        )
+        await eventually(lambda: traffic.accepted_at, within=30, what="accepted before the outage")
         await asyncio.sleep(3.0)
         for how in ("SIGTERM", "SIGKILL"):
             cells.append(await one_outage(dependency, how, procs, probes, traffic))

@@ -13,7 +13,7 @@ from parley.common.redis import Redis
 from parley.notification.preferences import Preferences, QuietHours, quiet_until
 from parley.notification.settings import NotificationSettings
 from parley.testing.mail import MAIL_DOMAIN, Mailbox
-from parley.testing.plugin import unique
+from parley.testing.slices import unique
 from parley.testing.tokens import Signer
 from parley.testing.waiting import eventually
 

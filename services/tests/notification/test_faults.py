@@ -18,7 +18,7 @@ from parley.devstack.mailsink import read_messages
 from parley.devstack.process import port_open
 from parley.notification.settings import NotificationSettings
 from parley.testing.mail import MAIL_DOMAIN
-from parley.testing.plugin import unique
+from parley.testing.slices import unique
 from parley.testing.tokens import Signer
 from parley.testing.waiting import eventually, free_port
 

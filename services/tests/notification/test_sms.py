@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from parley.devstack.stack import Stack
 from parley.notification.settings import NotificationSettings
 from parley.testing.mail import MAIL_DOMAIN, Mailbox
-from parley.testing.plugin import unique
+from parley.testing.slices import unique
 from parley.testing.tokens import Signer
 from parley.testing.waiting import eventually
 from pydantic import SecretStr

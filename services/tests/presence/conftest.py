@@ -172,9 +172,7 @@ class ChannelWatch:
     async def until(self, user: uuid.UUID, expected: list[tuple[str, int]], within: float = 5) -> None:
         """Wait for the user's channel to have said exactly `expected`. The change is published
         after its state is written, so REST can say it a moment before the channel does."""
-        await eventually(
-            lambda: asyncio.sleep(0, self.of(user)), lambda seen: seen == expected, within=within
-        )
+        await eventually(lambda: self.of(user), lambda seen: seen == expected, within=within)
 
 
 @pytest.fixture

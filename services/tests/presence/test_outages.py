@@ -107,18 +107,14 @@ async def test_redis_killed_and_back_nothing_said_meanwhile_is_lost(
         own_redis.kill()
         socket.connected(bob, "b")  # said while Redis is away
         socket.disconnected(alice, "a")
-        await eventually(
-            lambda: asyncio.sleep(0, app.state.consumer.handle_backoff.failures), lambda n: n >= 1, within=10
-        )
+        await eventually(lambda: app.state.consumer.handle_backoff.failures, lambda n: n >= 1, within=10)
         unavailable = await client.get("/presence", params={"user_ids": str(alice)}, headers=viewer)
         assert unavailable.status_code == 503
 
         await asyncio.to_thread(own_redis.start)  # the same data, from its append-only file
         await eventually(now, statuses("offline", "online"), within=15)
         # The backoff is reset after the state is written and published: a moment after REST sees it.
-        await eventually(
-            lambda: asyncio.sleep(0, app.state.consumer.handle_backoff.failures), lambda n: n == 0, within=5
-        )
+        await eventually(lambda: app.state.consumer.handle_backoff.failures, lambda n: n == 0, within=5)
     await socket.stop()
 
 
@@ -172,7 +168,7 @@ async def test_kafka_away_changes_wait_in_the_outbox_and_leave_in_order(
         f"127.0.0.1:{closed_port()}", client_id="presence-tests-away", request_timeout_ms=500
     )
     async with outbox(redis, keys, away, topics) as worker:
-        await eventually(lambda: asyncio.sleep(0, worker.backoff.failures), lambda n: n >= 2, within=10)
+        await eventually(lambda: worker.backoff.failures, lambda n: n >= 2, within=10)
     # Read once the worker has stopped: while it retries, a read can land inside an attempt.
     assert await redis.llen(keys.outbox) == 2  # nothing trimmed that Kafka did not take
     assert await redis.get(keys.outbox_lock) is None  # released after each failed attempt

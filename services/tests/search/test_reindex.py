@@ -68,9 +68,7 @@ async def test_reindex_under_writes(
             await asyncio.sleep(0.01)
 
     def writes(at_least: int) -> Any:
-        return eventually(
-            lambda: asyncio.sleep(0, written), lambda n: n >= at_least, within=30, what=f"{at_least} writes"
-        )
+        return eventually(lambda: written, lambda n: n >= at_least, within=30, what=f"{at_least} writes")
 
     task = asyncio.create_task(writer())
     await writes(15)  # some before the reindex starts

@@ -27,7 +27,7 @@ from parley.common.topics import Topics
 from parley.storage.app import create_app
 from parley.storage.settings import StorageSettings
 from parley.testing import s3
-from parley.testing.plugin import unique
+from parley.testing.slices import unique
 from parley.testing.tokens import ISSUER, Signer, StaticJwks
 from parley.testing.waiting import free_port
 from schemathesis.checks import not_a_server_error
