@@ -14,6 +14,7 @@ from parley.devstack.component import State
 from parley.devstack.errors import DevStackError
 from parley.devstack.registry import COMPONENTS, PROFILES, resolve
 from parley.devstack.stack import Stack
+from parley.devstack.wipe import wipe
 
 app = typer.Typer(help="Run Parley's real backing servers (and services) on loopback.", no_args_is_help=True)
 
@@ -47,11 +48,27 @@ def up(targets: Targets = None) -> None:
 
 
 @app.command()
-def down(targets: Targets = None) -> None:
-    """Stop components (all by default); data directories are kept."""
+def down(
+    targets: Targets = None,
+    wipe_data: Annotated[
+        bool,
+        typer.Option(
+            "--wipe",
+            help="Then delete every component's data (what they left mounted is unmounted first): "
+            "the next `up` starts fresh. Downloads and builds are kept. Only for the whole stack.",
+        ),
+    ] = False,
+) -> None:
+    """Stop components (all by default); data directories are kept unless --wipe."""
+    if wipe_data and targets:
+        raise _fail(ValueError("--wipe stops and wipes the whole stack: name no components"))
+    stack = Stack()
     try:
-        Stack().down(_targets(targets))
-    except ValueError as exc:
+        stack.down(_targets(targets))
+        if wipe_data:
+            for path in wipe(stack.paths):
+                typer.echo(f"deleted {path}")
+    except (DevStackError, ValueError) as exc:
         raise _fail(exc) from exc
 
 
