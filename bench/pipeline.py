@@ -19,7 +19,7 @@ Phases:
 
     .venv/bin/python bench/pipeline.py [--rate 1000] [--seconds 15] [--rates 2000,4000,6000]
                                        [--idle 19900] [--workers 2] [--skip idle]
-                                       [--client lean|full] [--profile DIR]
+                                       [--client lean|full|go] [--profile DIR]
 
 Every load phase and the consumer-alone phase print the CPU time per stored message of each process
 (socket, consumer, Kafka broker, PostgreSQL; microseconds, from /proc).
@@ -30,9 +30,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import multiprocessing as mp
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -289,6 +291,82 @@ class Workers:
                 codes[key] = codes.get(key, 0) + value
             latencies.extend(lat)
         return counts, codes, latencies, acks
+
+
+GO_CLIENT = Path(__file__).resolve().parent / "goclient"
+
+
+def build_go_client() -> Path:
+    """bench/goclient built into the cache (again whenever its source changes): one static
+    binary, its module fetched from the Go module proxy (parley.devstack.golang's caches)."""
+    from parley.devstack.golang import go_binary, go_env
+    from parley.devstack.paths import Paths
+
+    paths = Paths.from_env()
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in sorted(GO_CLIENT.glob("*")))).hexdigest()[:12]
+    binary = paths.builds / "bin" / f"bench-goclient-{digest}" / "goclient"
+    if not binary.exists():
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [go_binary(), "build", "-trimpath", "-o", str(binary), "."],
+            cwd=GO_CLIENT,
+            env={**os.environ, **go_env(paths)},
+            check=True,
+        )
+    return binary
+
+
+class GoWorkers:
+    """The compiled client (bench/goclient) in the place of Workers: one process holds every
+    connection of the phase (so sends and receipts are on one clock), driven over its stdin and
+    stdout. Its CPU is metered like the Python workers'."""
+
+    def __init__(self, specs: list[dict[str, Any]], binary: Path) -> None:
+        spec = {
+            "conns": [{**conn, "url": part["url"]} for part in specs for conn in part["conns"]],
+            "edge": specs[0]["edge"],
+            "rate": sum(part["rate"] for part in specs),
+            "seconds": specs[0]["seconds"],
+            "warmup": specs[0]["warmup"],
+            "drain": 3.0,
+        }
+        self._spec = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)  # noqa: SIM115
+        json.dump(spec, self._spec)
+        self._spec.close()
+        self.proc = subprocess.Popen(
+            [str(binary), self._spec.name], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.procs = [self.proc]
+        self.go = self  # `pool.go.set()` as with Workers
+
+    def __enter__(self) -> GoWorkers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        Path(self._spec.name).unlink()
+
+    def _line(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the Go client exited ({self.proc.wait()})")
+        return dict(json.loads(line))
+
+    def ready(self, timeout: float = 600) -> tuple[int, int]:
+        ready = self._line()
+        return int(ready["connected"]), int(ready["failed"])
+
+    def set(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def collect(self, timeout: float = 120) -> tuple[dict[str, int], dict[str, int], list[int], list[int]]:
+        done = self._line()
+        return done["counts"], done["errors"] or {}, done["latencies"] or [], done["acks"] or []
 
 
 def split(items: Sequence[Any], parts: int) -> list[list[Any]]:
@@ -560,7 +638,8 @@ async def load_phase(
         }
         for i, part in enumerate(parts)
     ]
-    with Workers(specs) as pool:
+    pool: Workers | GoWorkers = GoWorkers(specs, build_go_client()) if client == "go" else Workers(specs)
+    with pool:
         connected, failed = pool.ready()
         meter = CpuMeter(cpu_parts(consumer, sockets, [p.pid for p in pool.procs if p.pid]))
         before = (await consumer_status(consumer))["stored"]
@@ -901,10 +980,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--client",
-        choices=("lean", "full"),
+        choices=("lean", "full", "go"),
         default="lean",
-        help="load phases' clients: lean (no JSON parsing of frames, counter client ids; the default) "
-        "or full (every frame parsed)",
+        help="load phases' clients: lean (no JSON parsing of frames, counter client ids; the default), "
+        "full (every frame parsed) or go (bench/goclient, compiled, one process; built on first use)",
     )
     parser.add_argument(
         "--profile",
