@@ -48,7 +48,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
-from aiokafka.admin import AIOKafkaAdminClient
 from parley.api.membership import create_group
 from parley.common.db import async_url
 from parley.common.events import SendMessage, encode
@@ -61,7 +60,7 @@ from parley.testing.envoy import EnvoyProcess
 from parley.testing.jwks import JwksServer
 from parley.testing.processes import ServiceProcess
 from parley.testing.prometheus import PrometheusProcess
-from parley.testing.slices import delete_prefix, fresh_database
+from parley.testing.slices import delete_prefix, delete_topics, fresh_database
 from parley.testing.tokens import ISSUER, Signer
 from parley_operator.edge import EdgePolicy, Upstream
 from parley_operator.edge.routes import BACKENDS
@@ -355,7 +354,7 @@ class GoWorkers:
             raise RuntimeError(f"the Go client exited ({self.proc.wait()})")
         return dict(json.loads(line))
 
-    def ready(self, timeout: float = 600) -> tuple[int, int]:
+    def ready(self) -> tuple[int, int]:
         ready = self._line()
         return int(ready["connected"]), int(ready["failed"])
 
@@ -364,7 +363,7 @@ class GoWorkers:
         self.proc.stdin.write("go\n")
         self.proc.stdin.flush()
 
-    def collect(self, timeout: float = 120) -> tuple[dict[str, int], dict[str, int], list[int], list[int]]:
+    def collect(self) -> tuple[dict[str, int], dict[str, int], list[int], list[int]]:
         done = self._line()
         return done["counts"], done["errors"] or {}, done["latencies"] or [], done["acks"] or []
 
@@ -439,14 +438,10 @@ class Platform:
         for proc in self.procs:
             proc.stop()
         await self.engine.dispose()
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        await admin.start()
         try:
-            await admin.delete_topics(self.topics.all())
+            await delete_topics(self.bootstrap, f"{self.prefix}.")
         except Exception as exc:
             print(f"(topics not deleted: {exc!r})")
-        finally:
-            await admin.close()
         await delete_prefix(self.redis_url, self.redis_prefix)
 
 

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from aiokafka.admin import AIOKafkaAdminClient
 from parley.api.membership import create_group
 from parley.common.db import async_url
 from parley.common.kafka import ensure_topics
@@ -46,7 +45,7 @@ from parley.devstack.stack import Stack
 from parley.migrations import runner
 from parley.testing.jwks import JwksServer
 from parley.testing.processes import ServiceProcess
-from parley.testing.slices import delete_prefix, fresh_database, unique
+from parley.testing.slices import delete_prefix, delete_topics, fresh_database, unique
 from parley.testing.tokens import ISSUER, Signer
 from sqlalchemy.ext.asyncio import create_async_engine
 from websockets.asyncio.client import ClientConnection, connect
@@ -205,14 +204,10 @@ async def one_run(
             for proc in procs:
                 proc.stop()
             await engine.dispose()
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-            await admin.start()
             try:
-                await admin.delete_topics(topics.all())
+                await delete_topics(bootstrap, f"{topics.prefix}.")
             except Exception as exc:
                 print(f"(topics not deleted: {exc!r})")
-            finally:
-                await admin.close()
             await delete_prefix(redis_url, redis_prefix)
 
 

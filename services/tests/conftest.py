@@ -8,14 +8,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from parley.common.kafka import ensure_topics
 from parley.common.redis import Redis, create_redis
 from parley.common.topics import Topics
 from parley.devstack import ports
 from parley.migrations import runner
-from parley.testing.slices import unique
+from parley.testing.slices import delete_topics, unique
 from parley.testing.tokens import Signer
 
 from tests.factories import MakePeople, Person, create_users, database
@@ -100,9 +99,4 @@ async def session_topics(running_kafka: str) -> AsyncIterator[Topics]:
     topics = Topics(unique("t-api-"))
     await ensure_topics(running_kafka, topics.all(), partitions=1)
     yield topics
-    admin = AIOKafkaAdminClient(bootstrap_servers=running_kafka)
-    await admin.start()
-    try:
-        await admin.delete_topics(topics.all())
-    finally:
-        await admin.close()
+    await delete_topics(running_kafka, f"{topics.prefix}.")

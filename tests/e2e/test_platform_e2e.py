@@ -39,6 +39,7 @@ from parley.testing.chatplatforms import (
 )
 from parley.testing.waiting import eventually, wait_for
 from parley.testing.wsclient import ChatClient
+from parley_operator.api.spec import SERVICE_NAMES
 
 pytestmark = [pytest.mark.kube, pytest.mark.node]
 
@@ -84,23 +85,7 @@ class Installation:
         topics = single_broker_topics()
         # One replica each (two of the socket, so a connection has somewhere to go): this runs on
         # a small machine. The gateway is the operator's own Envoy, from the image built here.
-        services = {
-            **{
-                name: {"replicas": 1}
-                for name in (
-                    "gateway",
-                    "auth",
-                    "api",
-                    "consumer",
-                    "presence",
-                    "storage",
-                    "notification",
-                    "web",
-                    "search",
-                )
-            },
-            "socket": {"replicas": 2},
-        }
+        services = {**{name: {"replicas": 1} for name in SERVICE_NAMES}, "socket": {"replicas": 2}}
         return [
             "--set",
             f"kafka.bootstrapServers={self.servers['kafka']['pods_bootstrap']}",

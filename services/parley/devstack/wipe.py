@@ -33,15 +33,12 @@ def mounts_under(root: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> 
     return sorted(found, key=lambda p: len(p.parts), reverse=True)
 
 
-def unmount_under(root: Path) -> list[Path]:
-    """Unmount everything at or below `root`; what was unmounted, in order."""
-    done = []
+def unmount_under(root: Path) -> None:
+    """Unmount everything at or below `root`."""
     for point in mounts_under(root):
         result = subprocess.run(["umount", str(point)], capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise DevStackError(f"could not unmount {point}: {result.stderr.strip()}")
-        done.append(point)
-    return done
 
 
 def wipe(paths: Paths) -> list[Path]:

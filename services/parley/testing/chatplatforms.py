@@ -14,10 +14,12 @@ import kubernetes
 import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 from opensearchpy import AsyncOpenSearch
+from parley_operator.api.spec import SERVICE_NAMES
 from parley_operator.names import MANAGER as OPERATOR_FIELD_MANAGER
 
 from parley.devstack.components.kube import modulecrds
 from parley.testing import s3
+from parley.testing.slices import delete_topics
 from parley.testing.waiting import TimedOut as TimedOut
 from parley.testing.waiting import wait_for as wait_for
 
@@ -90,21 +92,7 @@ def platform_spec(kafka_bootstrap: str, version: str = "1.0.0", **overrides: Any
     spec: dict[str, Any] = {
         "version": version,
         "deletionPolicy": "Delete",
-        "services": {
-            name: {"replicas": 1}
-            for name in (
-                "gateway",
-                "auth",
-                "api",
-                "socket",
-                "consumer",
-                "presence",
-                "storage",
-                "notification",
-                "web",
-                "search",
-            )
-        },
+        "services": {name: {"replicas": 1} for name in SERVICE_NAMES},
         "kafka": {
             "bootstrapServers": kafka_bootstrap,
             "topics": {topic: {"partitions": 1, "replicationFactor": 1} for topic in topics},
@@ -293,14 +281,7 @@ async def remove_external_resources(
     namespace: str, kafka_bootstrap: str, s3_endpoints: Mapping[str, str], opensearch_url: str
 ) -> None:
     """Every topic, bucket and index of the platforms of `namespace` (names start with it), gone."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        topics = [t for t in await admin.list_topics() if t.startswith(f"{namespace}.")]
-        if topics:
-            await admin.delete_topics(topics)
-    finally:
-        await admin.close()
+    await delete_topics(kafka_bootstrap, f"{namespace}.")
     client = s3.minio_client(dict(s3_endpoints))
     async with client:
         for bucket in await client.list_buckets():
